@@ -1,0 +1,1 @@
+"""Hardware inventory: metros, facilities, plans, operating systems, machines, IPAM, capacity."""

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+    verbose_name = "Ironyard portal"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the deploy checks)

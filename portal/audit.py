@@ -1,0 +1,96 @@
+"""Audit context and recording: every write names its actor, client address and objects.
+
+The client address and the door (web, api, cli) come from a context variable that
+`AuditContextMiddleware` sets per request, so service functions need no request argument and
+management commands and Celery tasks record "cli" / "system" with no address.
+"""
+
+import contextvars
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .hrefs import href_for
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    ip: str | None = None
+    via: str = "system"
+
+
+_context: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
+    "ironyard_audit", default=AuditContext()
+)
+
+
+def current() -> AuditContext:
+    return _context.get()
+
+
+def set_context(ctx: AuditContext) -> contextvars.Token:
+    return _context.set(ctx)
+
+
+def reset_context(token: contextvars.Token) -> None:
+    _context.reset(token)
+
+
+def client_ip(request) -> str | None:
+    """The caller's address; X-Forwarded-For counts only when the peer is a trusted proxy."""
+    remote = request.META.get("REMOTE_ADDR")
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if forwarded and remote in settings.TRUSTED_PROXIES:
+        # The right-most address not added by one of our proxies is the client.
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            if hop not in settings.TRUSTED_PROXIES:
+                remote = hop
+                break
+    try:
+        return str(ipaddress.ip_address(remote)) if remote else None
+    except ValueError:
+        return None
+
+
+def record(
+    event_type: str,
+    *,
+    actor,
+    text: str,
+    organization=None,
+    project=None,
+    user=None,
+    objects: Iterable = (),
+):
+    """Write one Event. `text` may use {actor}; body keeps the placeholder, interpolated fills it."""
+    from .models import Event, EventRelation
+
+    ctx = current()
+    actor_name = actor.full_name if actor is not None else "System"
+    if project is not None and organization is None:
+        organization = project.organization
+    event = Event.objects.create(
+        type=event_type,
+        body=text,
+        interpolated=text.replace("{actor}", actor_name),
+        organization=organization,
+        project=project,
+        user=user,
+        modified_by=actor,
+        ip=ctx.ip,
+        via=ctx.via,
+    )
+    related = [obj for obj in (*objects, project, organization) if obj is not None]
+    seen = set()
+    relations = []
+    for obj in related:
+        href = href_for(obj)
+        if href in seen:
+            continue
+        seen.add(href)
+        kind = obj._meta.model_name
+        relations.append(EventRelation(event=event, kind=kind, object_id=obj.uuid, href=href))
+    EventRelation.objects.bulk_create(relations)
+    return event

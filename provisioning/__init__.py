@@ -1,0 +1,1 @@
+"""Provisioning: devices, operations and steps, BMC drivers, the boot path, the virtual rack."""

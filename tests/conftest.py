@@ -1,0 +1,74 @@
+"""Personas, as on Equinix Metal's Team page, in organization "Acme" with projects web and ops:
+
+alice   owner                     adam   admin
+carol   collaborator on web       lena   limited collaborator on web
+bill    billing                   charlie outsider (only his own personal organization)
+"""
+
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    # Argon2 is deliberately slow; tests check behaviour, not the hash's cost.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture
+def alice(db):
+    return factories.make_user("alice@example.com", first_name="Alice")
+
+
+@pytest.fixture
+def acme(alice):
+    return factories.make_org(alice, "Acme")
+
+
+@pytest.fixture
+def web(acme):
+    return factories.make_project(acme, "web")
+
+
+@pytest.fixture
+def ops(acme):
+    return factories.make_project(acme, "ops")
+
+
+@pytest.fixture
+def adam(acme):
+    user = factories.make_user("adam@example.com", first_name="Adam")
+    factories.add_member(acme, user, "admin")
+    return user
+
+
+@pytest.fixture
+def carol(acme, web):
+    user = factories.make_user("carol@example.com", first_name="Carol")
+    factories.add_member(acme, user, "collaborator", projects=[web])
+    return user
+
+
+@pytest.fixture
+def lena(acme, web):
+    user = factories.make_user("lena@example.com", first_name="Lena")
+    factories.add_member(acme, user, "limited_collaborator", projects=[web])
+    return user
+
+
+@pytest.fixture
+def bill(acme):
+    user = factories.make_user("bill@example.com", first_name="Bill")
+    factories.add_member(acme, user, "billing")
+    return user
+
+
+@pytest.fixture
+def charlie(db):
+    return factories.make_user("charlie@example.com", first_name="Charlie")
