@@ -1,0 +1,79 @@
+# Ironyard: `make run` brings the demo portal up, `make test` runs the whole suite.
+# Both create .venv with a Python >= 3.12 found on PATH or through pyenv.
+
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+HOST  ?= 127.0.0.1
+PORT  ?= 8000
+
+# A Python >= 3.12: PYTHON if given, else python3.12 / python3.13 / python3 on PATH, else pyenv's
+# newest installed 3.12+ (3.12 first: sushy-tools' WebOb still imports `cgi`, gone in 3.13).
+define find_python
+ok() { "$$1" -c 'import sys; sys.exit(not (3, 12) <= sys.version_info[:2])' >/dev/null 2>&1; }; \
+for c in $(PYTHON) python3.12 python3.13 python3; do \
+  p=$$(command -v $$c 2>/dev/null) && ok "$$p" && { echo "$$p"; exit 0; }; \
+done; \
+if command -v pyenv >/dev/null 2>&1; then \
+  root=$$(pyenv root); \
+  for v in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[2-9](\.[0-9]+)?$$' | sort -t. -k2,2n -k3,3n); do \
+    p="$$root/versions/$$v/bin/python3"; ok "$$p" && { echo "$$p"; exit 0; }; \
+  done; \
+fi; \
+exit 1
+endef
+
+.PHONY: run test lint format check-deploy clean help
+
+help:
+	@echo "make run           start the demo portal (web, worker, beat) on http://$(HOST):$(PORT)/"
+	@echo "make test          lint, system checks and the whole test suite"
+	@echo "make lint | format ruff"
+	@echo "make check-deploy  Django's deployment checks with production-like settings"
+
+$(BIN)/python:
+	@py=$$($(find_python)) || { \
+	  echo "error: Ironyard needs Python 3.12 or newer; none was found on PATH or in pyenv." >&2; \
+	  echo "       Install python3.12 (or set PYTHON=/path/to/python3.12) and run make again." >&2; \
+	  exit 1; }; \
+	echo "Creating $(VENV) with $$py ($$($$py --version))"; \
+	"$$py" -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.installed
+	@export IRONYARD_INSECURE_HTTP=1; \
+	$(BIN)/python manage.py migrate --no-input -v 0 && \
+	$(BIN)/python manage.py collectstatic --no-input -v 0 && \
+	$(BIN)/python manage.py seed_demo && \
+	echo && echo "  Ironyard is starting at http://$(HOST):$(PORT)/" && \
+	echo "  Log in as demo@ironyard.local with password ironyard-demo  (Ctrl-C stops everything)" && \
+	echo && \
+	HOST=$(HOST) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+
+test: $(VENV)/.installed lint
+	$(BIN)/python manage.py check --fail-level WARNING
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check-deploy: $(VENV)/.installed
+	SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	SECRETS_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} \
+	ALLOWED_HOSTS=ironyard.example.com \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
