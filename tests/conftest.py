@@ -6,6 +6,7 @@ bill    billing                   charlie outsider (only his own personal organi
 """
 
 import pytest
+from django.core.cache import cache
 
 from tests import factories
 
@@ -19,6 +20,8 @@ def _test_settings(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.SECURE_SSL_REDIRECT = False
+    # The cache may be a shared Redis (CI): rate-limit counters must not leak between tests.
+    cache.clear()
 
 
 @pytest.fixture
