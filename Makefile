@@ -72,7 +72,7 @@ check-deploy: $(VENV)/.installed
 	SECRETS_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} \
-	ALLOWED_HOSTS=ironyard.example.com \
+	ALLOWED_HOSTS=ironyard.example.com EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 clean:

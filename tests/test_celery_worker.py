@@ -19,10 +19,12 @@ def isolated_broker(tmp_path):
         yield app
         return
     saved = dict(app.conf.broker_transport_options)
-    folder = tmp_path / "queue"
+    folder, control = tmp_path / "queue", tmp_path / "control"
     folder.mkdir()
+    control.mkdir()
     app.conf.broker_transport_options = {
-        "data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False,
+        "data_folder_in": str(folder), "data_folder_out": str(folder),
+        "control_folder": str(control), "store_processed": False,
     }
     yield app
     app.conf.broker_transport_options = saved
