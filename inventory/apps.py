@@ -3,3 +3,16 @@ from django.apps import AppConfig
 
 class InventoryConfig(AppConfig):
     name = "inventory"
+
+    def ready(self) -> None:
+        from portal import hrefs
+
+        for model_name, collection in {
+            "metro": "locations/metros",
+            "facility": "facilities",
+            "plan": "plans",
+            "operatingsystem": "operating-systems",
+            "ipreservation": "ips",
+            "machine": "hardware",
+        }.items():
+            hrefs.register(model_name, collection)

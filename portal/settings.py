@@ -199,6 +199,9 @@ RATELIMIT_USE_CACHE = "default"
 
 INVITATION_TTL_DAYS = int(os.environ.get("INVITATION_TTL_DAYS", "14"))
 
+# Capacity words per metro and plan: 0 available is "unavailable", up to this many "limited".
+CAPACITY_LIMITED_THRESHOLD = int(os.environ.get("CAPACITY_LIMITED_THRESHOLD", "5"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,0 +1,319 @@
+"""The datacenter as operators load it: where (metros, facilities, racks), what can be deployed
+(plans, operating systems), the physical machines with their BMCs, and IP space."""
+
+import ipaddress
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from portal.crypto import EncryptedTextField
+from portal.models import Project, UUIDModel
+
+code_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{1,15}$", "Lower-case letters, digits, dashes.")
+slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9._-]{1,63}$", "Lower-case slug (c3.small.x86).")
+
+
+class Metro(UUIDModel):
+    """A city-level location (Metal's metro), e.g. "sv" Silicon Valley."""
+
+    code = models.CharField(max_length=16, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Facility(UUIDModel):
+    """A datacenter in a metro; the legacy location unit that old clients still name."""
+
+    class Feature(models.TextChoices):
+        BAREMETAL = "baremetal"
+        BACKEND_TRANSFER = "backend_transfer"
+        LAYER_2 = "layer_2"
+        GLOBAL_IPV4 = "global_ipv4"
+        IBX = "ibx"
+
+    code = models.CharField(max_length=16, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=100)
+    metro = models.ForeignKey(Metro, on_delete=models.PROTECT, related_name="facilities")
+    features = models.JSONField(default=list, blank=True)
+    address = models.JSONField(
+        default=dict, blank=True, help_text="address, address2, city, state, zip_code, country"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "facilities"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        unknown = set(self.features) - set(self.Feature.values)
+        if unknown:
+            raise ValidationError({"features": f"Unknown features: {', '.join(sorted(unknown))}"})
+
+
+class Rack(UUIDModel):
+    """A rack in a facility; machines name their position in it."""
+
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="racks")
+    name = models.CharField(max_length=64)
+    units = models.PositiveSmallIntegerField(default=42)
+
+    class Meta:
+        ordering = ["facility_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "name"], name="rack_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.facility.code}/{self.name}"
+
+
+class Plan(UUIDModel):
+    """A hardware class users deploy (c3.small.x86): specs, price, and where it is offered."""
+
+    class Type(models.TextChoices):
+        STANDARD = "standard"
+        WORKLOAD_OPTIMIZED = "workload_optimized"
+        CUSTOM = "custom"
+
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=100)
+    plan_class = models.CharField("class", max_length=64, blank=True)
+    line = models.CharField(max_length=32, default="baremetal")
+    type = models.CharField(max_length=32, choices=Type.choices, default=Type.STANDARD)
+    categories = models.JSONField(default=list, blank=True)
+    description = models.TextField(blank=True)
+    specs = models.JSONField(
+        default=dict, blank=True, help_text="cpus, memory, drives, nics, features (Metal shape)"
+    )
+    hourly_price = models.DecimalField(
+        max_digits=10, decimal_places=4, default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
+    deployment_types = models.JSONField(default=list, blank=True)
+    metros = models.ManyToManyField(Metro, blank=True, related_name="plans")
+    # What enrollment matches discovered hardware against.
+    match_cpu_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    match_memory_gib = models.PositiveIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["hourly_price", "slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class OperatingSystem(UUIDModel):
+    """An installable OS image and what the boot path needs to install it."""
+
+    slug = models.CharField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=100)
+    distro = models.CharField(max_length=64)
+    distro_label = models.CharField(max_length=100, blank=True)
+    version = models.CharField(max_length=32, blank=True)
+    provisionable_on = models.ManyToManyField(Plan, blank=True, related_name="operating_systems")
+    default_operating_system = models.BooleanField(default=False)
+    licensed = models.BooleanField(default=False)
+    hourly_price = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    preinstallable = models.BooleanField(default=False)
+    # Boot path: kernel + initrd of the installer, and the image it writes (or a custom iPXE).
+    custom_ipxe = models.BooleanField(default=False, help_text="Boots the user's iPXE script.")
+    kernel_url = models.URLField(max_length=500, blank=True)
+    initrd_url = models.URLField(max_length=500, blank=True)
+    image_url = models.URLField(max_length=500, blank=True)
+    image_checksum = models.CharField(max_length=200, blank=True)
+    # Lifecycle.
+    lifecycle_state = models.CharField(max_length=32, default="active")
+    release_date = models.DateField(null=True, blank=True)
+    deprecation_date = models.DateField(null=True, blank=True)
+    end_of_service_date = models.DateField(null=True, blank=True)
+    end_of_life_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["distro", "slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def clean(self) -> None:
+        if not self.custom_ipxe and not (self.kernel_url and self.image_url):
+            raise ValidationError("An installable OS needs a kernel URL and an image URL.")
+
+
+class Machine(UUIDModel):
+    """A physical server in the inventory. Tenants never see it; their device points at it."""
+
+    class State(models.TextChoices):
+        ENROLLING = "enrolling"
+        AVAILABLE = "available"
+        ALLOCATED = "allocated"
+        DEPLOYING = "deploying"
+        IN_USE = "in_use"
+        CLEANING = "cleaning"
+        MAINTENANCE = "maintenance"
+        RETIRED = "retired"
+
+    class PowerState(models.TextChoices):
+        ON = "on"
+        OFF = "off"
+        UNKNOWN = "unknown"
+
+    class Driver(models.TextChoices):
+        REDFISH = "redfish", "Redfish"
+        IPMI = "ipmi", "IPMI"
+
+    name = models.CharField(max_length=64, unique=True)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="machines")
+    rack = models.ForeignKey(
+        Rack, on_delete=models.SET_NULL, null=True, blank=True, related_name="machines"
+    )
+    rack_unit = models.PositiveSmallIntegerField(null=True, blank=True)
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="machines"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ENROLLING)
+    fault_reason = models.TextField(blank=True)
+    # Hardware facts, as discovered through the BMC.
+    system_uuid = models.UUIDField(null=True, blank=True)
+    serial_number = models.CharField(max_length=100, blank=True)
+    manufacturer = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    cpu_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    cpu_model = models.CharField(max_length=200, blank=True)
+    cpu_cores = models.PositiveIntegerField(null=True, blank=True)
+    memory_gib = models.PositiveIntegerField(null=True, blank=True)
+    disks = models.JSONField(default=list, blank=True)
+    # The BMC. Credentials are encrypted at rest (portal.crypto).
+    bmc_driver = models.CharField(max_length=16, choices=Driver.choices)
+    bmc_address = models.CharField(max_length=255)
+    bmc_system_id = models.CharField(max_length=255, blank=True)
+    bmc_username = EncryptedTextField()
+    bmc_password = EncryptedTextField()
+    bmc_verify_tls = models.BooleanField(default=True)
+    bmc_ca_certificate = models.TextField(blank=True, help_text="PEM; empty uses system CAs.")
+    power_state = models.CharField(
+        max_length=8, choices=PowerState.choices, default=PowerState.UNKNOWN
+    )
+    power_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["plan", "state", "facility"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bmc_address", "bmc_system_id"], name="machine_unique_bmc_system"
+            ),
+            models.UniqueConstraint(
+                fields=["rack", "rack_unit"],
+                condition=models.Q(rack__isnull=False, rack_unit__isnull=False),
+                name="machine_unique_rack_unit",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    state__in=["enrolling", "available", "allocated", "deploying", "in_use",
+                               "cleaning", "maintenance", "retired"]
+                ),
+                name="machine_state_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MachineNic(models.Model):
+    """A network interface of a machine; iPXE and the boot path find machines by MAC."""
+
+    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="nics")
+    name = models.CharField(max_length=32)
+    mac_address = models.CharField(max_length=17, unique=True)
+
+    class Meta:
+        ordering = ["machine_id", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.machine.name} {self.name} {self.mac_address}"
+
+
+class IPBlock(UUIDModel):
+    """Address space an operator hands to Ironyard for one metro (optionally one facility)."""
+
+    class Kind(models.TextChoices):
+        PUBLIC_IPV4 = "public_ipv4"
+        PRIVATE_IPV4 = "private_ipv4"
+        PUBLIC_IPV6 = "public_ipv6"
+        GLOBAL_IPV4 = "global_ipv4"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    network = models.CharField(max_length=64, unique=True, help_text="CIDR, e.g. 198.51.100.0/24")
+    metro = models.ForeignKey(
+        Metro, on_delete=models.PROTECT, null=True, blank=True, related_name="ip_blocks"
+    )
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, null=True, blank=True, related_name="ip_blocks"
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["kind", "network"]
+
+    def __str__(self) -> str:
+        return self.network
+
+    @property
+    def ip_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.network)
+
+    def clean(self) -> None:
+        try:
+            net = ipaddress.ip_network(self.network, strict=True)
+        except ValueError as exc:
+            raise ValidationError({"network": str(exc)}) from exc
+        family = 6 if self.kind == self.Kind.PUBLIC_IPV6 else 4
+        if net.version != family:
+            raise ValidationError({"network": f"A {self.kind} block must be IPv{family}."})
+        if self.kind != self.Kind.GLOBAL_IPV4 and self.metro_id is None:
+            raise ValidationError({"metro": "Blocks other than global IPv4 belong to a metro."})
+
+
+class IPReservation(UUIDModel):
+    """A subnet carved from a block for a project (an elastic block, or a device's default)."""
+
+    block = models.ForeignKey(IPBlock, on_delete=models.PROTECT, related_name="reservations")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="ip_reservations")
+    network = models.CharField(max_length=64, help_text="CIDR of the reserved subnet")
+    metro = models.ForeignKey(
+        Metro, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Device defaults (the /31 and /127 each server gets) are "management" reservations.
+    management = models.BooleanField(default=False)
+    details = models.TextField(blank=True)
+    comments = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    customdata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # Allocation locks the block row; this is the database's own backstop.
+            models.UniqueConstraint(fields=["block", "network"], name="ipreservation_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.network
+
+    @property
+    def ip_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.network)

@@ -1,0 +1,168 @@
+"""Inventory writes and derived facts: IP reservations (never handing out an address twice)
+and capacity per metro and plan."""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+
+from portal import audit
+from portal.errors import ServiceError
+from portal.models import Project, User
+from portal.permissions import can_manage_project, require
+
+from . import ipam
+from .models import Facility, IPBlock, IPReservation, Machine, Metro, Plan
+
+# Sizes a project may reserve, per kind (Metal offered /31–/29 IPv4 publics, /56 IPv6 blocks).
+RESERVABLE_PREFIXES = {
+    IPBlock.Kind.PUBLIC_IPV4: range(28, 33),
+    IPBlock.Kind.PRIVATE_IPV4: range(25, 33),
+    IPBlock.Kind.GLOBAL_IPV4: range(32, 33),
+    IPBlock.Kind.PUBLIC_IPV6: range(56, 65),
+}
+
+
+class InsufficientAddresses(ServiceError):
+    """No block in the location has a free subnet of the size asked for."""
+
+
+def _quantity_to_prefix(kind: str, quantity: int) -> int:
+    """Metal asks for IPv4 by address count (1, 2, 4, 8, 16) and IPv6 by /56 blocks."""
+    if kind == IPBlock.Kind.PUBLIC_IPV6:
+        if quantity != 1:
+            raise ServiceError("Public IPv6 reservations are one /56 at a time.", field="quantity")
+        return 56
+    if quantity < 1 or quantity & (quantity - 1):
+        raise ServiceError("quantity must be a power of two (1, 2, 4, 8, 16).", field="quantity")
+    prefix = 32 - (quantity.bit_length() - 1)
+    if prefix not in RESERVABLE_PREFIXES[kind]:
+        sizes = RESERVABLE_PREFIXES[kind]
+        most = 1 << (32 - sizes.start)
+        raise ServiceError(f"A {kind} reservation holds 1 to {most} addresses.", field="quantity")
+    return prefix
+
+
+def _candidate_blocks(kind: str, metro: Metro | None, facility: Facility | None):
+    blocks = IPBlock.objects.filter(kind=kind)
+    if kind != IPBlock.Kind.GLOBAL_IPV4:
+        blocks = blocks.filter(metro=metro)
+        if facility is not None:
+            blocks = blocks.filter(Q(facility=facility) | Q(facility__isnull=True))
+    return blocks.order_by("facility_id", "pk")
+
+
+def allocate_subnets(
+    *, kind: str, prefix_length: int, count: int, project: Project, metro: Metro | None,
+    facility: Facility | None = None, management: bool = False, **fields,
+) -> list[IPReservation]:
+    """Carve `count` subnets of /prefix_length for a project, in the caller's transaction.
+
+    The candidate blocks' rows are locked (SELECT … FOR UPDATE) before their reservations are
+    read, so concurrent allocators in the same metro queue up instead of picking the same
+    subnet; the (block, network) unique constraint is the backstop. On SQLite the IMMEDIATE
+    transaction mode serialises writers the same way.
+    """
+    blocks = list(_candidate_blocks(kind, metro, facility).select_for_update())
+    taken_by_block: dict[int, list] = {b.pk: [] for b in blocks}
+    for block_id, network in IPReservation.objects.filter(block__in=blocks).values_list(
+        "block_id", "network"
+    ):
+        taken_by_block[block_id].append(ipam.parse_network(network))
+    made: list[IPReservation] = []
+    for block in blocks:
+        if prefix_length < block.ip_network.prefixlen:
+            continue
+        for subnet in ipam.free_subnets(block.ip_network, prefix_length, taken_by_block[block.pk]):
+            made.append(IPReservation(
+                block=block, project=project, network=str(subnet), metro=block.metro or metro,
+                facility=facility or block.facility, management=management, **fields,
+            ))
+            if len(made) == count:
+                return IPReservation.objects.bulk_create(made)
+    where = (facility or metro).code if (facility or metro) else "any location"
+    raise InsufficientAddresses(
+        f"No {kind.replace('_', ' ')} space left for {count} × /{prefix_length} in {where}."
+    )
+
+
+@transaction.atomic
+def reserve_ips(
+    *, project: Project, acting_user: User, kind: str, quantity: int, metro: Metro | None = None,
+    facility: Facility | None = None, details: str = "", comments: str = "",
+    tags: Iterable[str] = (), customdata: dict | None = None,
+) -> IPReservation:
+    """A project's elastic IP reservation (POST /projects/{id}/ips)."""
+    require(can_manage_project(acting_user, project),
+            "Only owners, admins and collaborators can reserve IP addresses.")
+    if kind not in RESERVABLE_PREFIXES:
+        raise ServiceError(f"Unknown IP reservation type '{kind}'.", field="type")
+    if facility is not None:
+        metro = facility.metro
+    if metro is None and kind != IPBlock.Kind.GLOBAL_IPV4:
+        raise ServiceError("Choose a metro for the reservation.", field="metro")
+    [reservation] = allocate_subnets(
+        kind=kind, prefix_length=_quantity_to_prefix(kind, int(quantity)), count=1,
+        project=project, metro=metro, facility=facility, details=details or "",
+        comments=comments or "", tags=[t for t in tags if isinstance(t, str)],
+        customdata=customdata or {},
+    )
+    audit.record("ip.reserved", actor=acting_user,
+                 text=f"{{actor}} reserved {reservation.network}", project=project,
+                 objects=[reservation])
+    return reservation
+
+
+@transaction.atomic
+def release_ips(*, reservation: IPReservation, acting_user: User) -> None:
+    """Give a project's reservation back to the pool."""
+    require(can_manage_project(acting_user, reservation.project),
+            "Only owners, admins and collaborators can release IP addresses.")
+    if reservation.management:
+        raise ServiceError("A server's own addresses are released with the server.")
+    audit.record("ip.released", actor=acting_user,
+                 text=f"{{actor}} released {reservation.network}", project=reservation.project,
+                 objects=[reservation])
+    reservation.delete()
+
+
+def capacity_level(available: int) -> str:
+    """Metal's capacity words from a count of available machines (thresholds in settings)."""
+    if available <= 0:
+        return "unavailable"
+    if available <= settings.CAPACITY_LIMITED_THRESHOLD:
+        return "limited"
+    return "normal"
+
+
+def available_machine_counts(*, by: str = "metro") -> dict[tuple[str, str], int]:
+    """{(location code, plan slug): machines available now}, in one query."""
+    location = "facility__metro__code" if by == "metro" else "facility__code"
+    rows = (
+        Machine.objects.filter(state=Machine.State.AVAILABLE, plan__isnull=False)
+        .values_list(location, "plan__slug")
+        .annotate(n=Count("pk"))
+    )
+    return {(code, slug): n for code, slug, n in rows}
+
+
+def capacity_report(*, by: str = "metro") -> dict[str, dict[str, dict]]:
+    """The CapacityReport: every offered (location, plan), with level and available servers."""
+    counts = available_machine_counts(by=by)
+    report: dict[str, dict[str, dict]] = {}
+    offered = Plan.objects.filter(active=True).values_list("slug", "metros__code")
+    if by == "facility":
+        offered = Plan.objects.filter(active=True).values_list(
+            "slug", "metros__facilities__code"
+        )
+    for slug, code in offered:
+        if code is not None:
+            report.setdefault(code, {})[slug] = {}
+    for (code, slug), _ in counts.items():
+        report.setdefault(code, {})[slug] = {}
+    for code, plans in report.items():
+        for slug in plans:
+            n = counts.get((code, slug), 0)
+            plans[slug] = {"level": capacity_level(n), "available_servers": n}
+    return report
