@@ -219,8 +219,16 @@ class Machine(UUIDModel):
             ),
             models.CheckConstraint(
                 condition=models.Q(
-                    state__in=["enrolling", "available", "allocated", "deploying", "in_use",
-                               "cleaning", "maintenance", "retired"]
+                    state__in=[
+                        "enrolling",
+                        "available",
+                        "allocated",
+                        "deploying",
+                        "in_use",
+                        "cleaning",
+                        "maintenance",
+                        "retired",
+                    ]
                 ),
                 name="machine_state_valid",
             ),

@@ -54,8 +54,15 @@ def _candidate_blocks(kind: str, metro: Metro | None, facility: Facility | None)
 
 
 def allocate_subnets(
-    *, kind: str, prefix_length: int, count: int, project: Project, metro: Metro | None,
-    facility: Facility | None = None, management: bool = False, **fields,
+    *,
+    kind: str,
+    prefix_length: int,
+    count: int,
+    project: Project,
+    metro: Metro | None,
+    facility: Facility | None = None,
+    management: bool = False,
+    **fields,
 ) -> list[IPReservation]:
     """Carve `count` subnets of /prefix_length for a project, in the caller's transaction.
 
@@ -75,10 +82,17 @@ def allocate_subnets(
         if prefix_length < block.ip_network.prefixlen:
             continue
         for subnet in ipam.free_subnets(block.ip_network, prefix_length, taken_by_block[block.pk]):
-            made.append(IPReservation(
-                block=block, project=project, network=str(subnet), metro=block.metro or metro,
-                facility=facility or block.facility, management=management, **fields,
-            ))
+            made.append(
+                IPReservation(
+                    block=block,
+                    project=project,
+                    network=str(subnet),
+                    metro=block.metro or metro,
+                    facility=facility or block.facility,
+                    management=management,
+                    **fields,
+                )
+            )
             if len(made) == count:
                 return IPReservation.objects.bulk_create(made)
     where = (facility or metro).code if (facility or metro) else "any location"
@@ -89,13 +103,23 @@ def allocate_subnets(
 
 @transaction.atomic
 def reserve_ips(
-    *, project: Project, acting_user: User, kind: str, quantity: int, metro: Metro | None = None,
-    facility: Facility | None = None, details: str = "", comments: str = "",
-    tags: Iterable[str] = (), customdata: dict | None = None,
+    *,
+    project: Project,
+    acting_user: User,
+    kind: str,
+    quantity: int,
+    metro: Metro | None = None,
+    facility: Facility | None = None,
+    details: str = "",
+    comments: str = "",
+    tags: Iterable[str] = (),
+    customdata: dict | None = None,
 ) -> IPReservation:
     """A project's elastic IP reservation (POST /projects/{id}/ips)."""
-    require(can_manage_project(acting_user, project),
-            "Only owners, admins and collaborators can reserve IP addresses.")
+    require(
+        can_manage_project(acting_user, project),
+        "Only owners, admins and collaborators can reserve IP addresses.",
+    )
     if kind not in RESERVABLE_PREFIXES:
         raise ServiceError(f"Unknown IP reservation type '{kind}'.", field="type")
     if facility is not None:
@@ -103,27 +127,43 @@ def reserve_ips(
     if metro is None and kind != IPBlock.Kind.GLOBAL_IPV4:
         raise ServiceError("Choose a metro for the reservation.", field="metro")
     [reservation] = allocate_subnets(
-        kind=kind, prefix_length=_quantity_to_prefix(kind, int(quantity)), count=1,
-        project=project, metro=metro, facility=facility, details=details or "",
-        comments=comments or "", tags=[t for t in tags if isinstance(t, str)],
+        kind=kind,
+        prefix_length=_quantity_to_prefix(kind, int(quantity)),
+        count=1,
+        project=project,
+        metro=metro,
+        facility=facility,
+        details=details or "",
+        comments=comments or "",
+        tags=[t for t in tags if isinstance(t, str)],
         customdata=customdata or {},
     )
-    audit.record("ip.reserved", actor=acting_user,
-                 text=f"{{actor}} reserved {reservation.network}", project=project,
-                 objects=[reservation])
+    audit.record(
+        "ip.reserved",
+        actor=acting_user,
+        text=f"{{actor}} reserved {reservation.network}",
+        project=project,
+        objects=[reservation],
+    )
     return reservation
 
 
 @transaction.atomic
 def release_ips(*, reservation: IPReservation, acting_user: User) -> None:
     """Give a project's reservation back to the pool."""
-    require(can_manage_project(acting_user, reservation.project),
-            "Only owners, admins and collaborators can release IP addresses.")
+    require(
+        can_manage_project(acting_user, reservation.project),
+        "Only owners, admins and collaborators can release IP addresses.",
+    )
     if reservation.management:
         raise ServiceError("A server's own addresses are released with the server.")
-    audit.record("ip.released", actor=acting_user,
-                 text=f"{{actor}} released {reservation.network}", project=reservation.project,
-                 objects=[reservation])
+    audit.record(
+        "ip.released",
+        actor=acting_user,
+        text=f"{{actor}} released {reservation.network}",
+        project=reservation.project,
+        objects=[reservation],
+    )
     reservation.delete()
 
 
@@ -153,9 +193,7 @@ def capacity_report(*, by: str = "metro") -> dict[str, dict[str, dict]]:
     report: dict[str, dict[str, dict]] = {}
     offered = Plan.objects.filter(active=True).values_list("slug", "metros__code")
     if by == "facility":
-        offered = Plan.objects.filter(active=True).values_list(
-            "slug", "metros__facilities__code"
-        )
+        offered = Plan.objects.filter(active=True).values_list("slug", "metros__facilities__code")
     for slug, code in offered:
         if code is not None:
             report.setdefault(code, {})[slug] = {}

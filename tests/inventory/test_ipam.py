@@ -17,7 +17,10 @@ def test_free_subnets_are_aligned_and_skip_taken_space():
     block = net("198.51.100.0/28")
     taken = [net("198.51.100.0/31"), net("198.51.100.4/30")]
     assert [str(s) for s in ipam.free_subnets(block, 31, taken)] == [
-        "198.51.100.2/31", "198.51.100.8/31", "198.51.100.10/31", "198.51.100.12/31",
+        "198.51.100.2/31",
+        "198.51.100.8/31",
+        "198.51.100.10/31",
+        "198.51.100.12/31",
         "198.51.100.14/31",
     ]
     # A /29 must start on an 8-address boundary: .0/29 overlaps what is taken, .8/29 is free.
@@ -45,10 +48,12 @@ def sv(db):
 
 
 def test_reservation_takes_the_lowest_free_subnet_and_records_an_event(sv, web, alice):
-    first = services.reserve_ips(project=web, acting_user=alice, kind="public_ipv4",
-                                 quantity=4, metro=sv)
-    second = services.reserve_ips(project=web, acting_user=alice, kind="public_ipv4",
-                                  quantity=2, metro=sv)
+    first = services.reserve_ips(
+        project=web, acting_user=alice, kind="public_ipv4", quantity=4, metro=sv
+    )
+    second = services.reserve_ips(
+        project=web, acting_user=alice, kind="public_ipv4", quantity=2, metro=sv
+    )
     assert (first.network, second.network) == ("198.51.100.0/30", "198.51.100.4/31")
     assert web.events.filter(type="ip.reserved").count() == 2
 
@@ -56,23 +61,26 @@ def test_reservation_takes_the_lowest_free_subnet_and_records_an_event(sv, web, 
 def test_exhausted_space_is_a_clear_error_and_nothing_is_saved(sv, web, alice):
     services.reserve_ips(project=web, acting_user=alice, kind="public_ipv4", quantity=16, metro=sv)
     with pytest.raises(services.InsufficientAddresses, match="No public ipv4 space left"):
-        services.reserve_ips(project=web, acting_user=alice, kind="public_ipv4", quantity=1,
-                             metro=sv)
+        services.reserve_ips(
+            project=web, acting_user=alice, kind="public_ipv4", quantity=1, metro=sv
+        )
     assert IPReservation.objects.count() == 1
 
 
 @pytest.mark.parametrize("quantity", [0, 3, 64])
 def test_bad_quantities_are_refused(sv, web, alice, quantity):
     with pytest.raises(ServiceError) as excinfo:
-        services.reserve_ips(project=web, acting_user=alice, kind="public_ipv4",
-                             quantity=quantity, metro=sv)
+        services.reserve_ips(
+            project=web, acting_user=alice, kind="public_ipv4", quantity=quantity, metro=sv
+        )
     assert excinfo.value.field == "quantity"
 
 
 def test_limited_collaborator_cannot_reserve(sv, web, lena):
     with pytest.raises(Forbidden):
-        services.reserve_ips(project=web, acting_user=lena, kind="public_ipv4", quantity=1,
-                             metro=sv)
+        services.reserve_ips(
+            project=web, acting_user=lena, kind="public_ipv4", quantity=1, metro=sv
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -90,8 +98,9 @@ def test_parallel_allocations_never_share_an_address(alice, web):
             barrier.wait()
             for _ in range(per_worker):
                 with transaction.atomic():
-                    services.allocate_subnets(kind="private_ipv4", prefix_length=31, count=1,
-                                              project=web, metro=metro)
+                    services.allocate_subnets(
+                        kind="private_ipv4", prefix_length=31, count=1, project=web, metro=metro
+                    )
         except Exception as exc:  # noqa: BLE001 — collected and asserted below
             errors.append(exc)
         finally:
