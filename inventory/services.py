@@ -4,6 +4,7 @@ and capacity per metro and plan."""
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 
@@ -204,3 +205,96 @@ def capacity_report(*, by: str = "metro") -> dict[str, dict[str, dict]]:
             n = counts.get((code, slug), 0)
             plans[slug] = {"level": capacity_level(n), "available_servers": n}
     return report
+
+
+# Catalogue and machines (operators only)
+
+
+def _require_operator(acting_user: User) -> None:
+    require(acting_user.is_staff, "Only operators can change the inventory.")
+
+
+@transaction.atomic
+def save_catalogue_item(*, instance, acting_user: User, m2m: dict | None = None):
+    """Create or update a metro, facility, rack, plan, OS or IP block, validated by its model."""
+    _require_operator(acting_user)
+    creating = instance._state.adding
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        raise ServiceError(
+            *[
+                f"{f}: {m}" if f != "__all__" else m
+                for f, ms in exc.message_dict.items()
+                for m in ms
+            ]
+        ) from exc
+    instance.save()
+    for field, values in (m2m or {}).items():
+        getattr(instance, field).set(values)
+    kind = instance._meta.verbose_name
+    audit.record(
+        f"{instance._meta.model_name}.{'created' if creating else 'updated'}",
+        actor=acting_user,
+        text=f"{{actor}} {'added' if creating else 'updated'} {kind} {instance}",
+        user=acting_user,
+        objects=[instance],
+    )
+    return instance
+
+
+@transaction.atomic
+def set_machines_maintenance(
+    *, machines: Iterable[Machine], acting_user: User, on: bool, reason: str = ""
+) -> dict[str, str]:
+    """Bulk maintenance on/off; returns {machine name: outcome} (one line per machine).
+
+    Only idle machines change: a machine serving a tenant stays as it is (its device owns it),
+    and maintenance-off returns a machine to the pool only from maintenance.
+    """
+    _require_operator(acting_user)
+    results = {}
+    source = (
+        [Machine.State.AVAILABLE, Machine.State.ENROLLING] if on else [Machine.State.MAINTENANCE]
+    )
+    target = Machine.State.MAINTENANCE if on else Machine.State.AVAILABLE
+    for machine in machines:
+        changed = Machine.objects.filter(pk=machine.pk, state__in=source).update(
+            state=target,
+            fault_reason=(reason or "Set by an operator") if on else "",
+        )
+        if changed:
+            results[machine.name] = f"now {target}"
+            audit.record(
+                f"machine.maintenance_{'on' if on else 'off'}",
+                actor=acting_user,
+                text=f"{{actor}} put {machine.name} {'in' if on else 'out of'} maintenance",
+                user=acting_user,
+                objects=[machine],
+            )
+        else:
+            results[machine.name] = f"unchanged: {machine.state}"
+    return results
+
+
+@transaction.atomic
+def retire_machines(*, machines: Iterable[Machine], acting_user: User) -> dict[str, str]:
+    """Take idle machines out of service for good; busy ones are refused, one line each."""
+    _require_operator(acting_user)
+    results = {}
+    idle = [Machine.State.AVAILABLE, Machine.State.MAINTENANCE, Machine.State.ENROLLING]
+    for machine in machines:
+        if Machine.objects.filter(pk=machine.pk, state__in=idle).update(
+            state=Machine.State.RETIRED
+        ):
+            results[machine.name] = "retired"
+            audit.record(
+                "machine.retired",
+                actor=acting_user,
+                text=f"{{actor}} retired {machine.name}",
+                user=acting_user,
+                objects=[machine],
+            )
+        else:
+            results[machine.name] = f"unchanged: {machine.state}"
+    return results

@@ -101,7 +101,7 @@ def test_parallel_allocations_never_share_an_address(alice, web):
                     services.allocate_subnets(
                         kind="private_ipv4", prefix_length=31, count=1, project=web, metro=metro
                     )
-        except Exception as exc:  # noqa: BLE001 — collected and asserted below
+        except Exception as exc:  # collected and asserted below
             errors.append(exc)
         finally:
             connection.close()
