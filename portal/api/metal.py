@@ -1,0 +1,297 @@
+"""Reusable Metal v1 API layer: token scoping, `{href}` references with ?include/?exclude,
+query optimisation that follows the references, and paged lists with Metal's `meta`.
+
+Later apps (inventory, provisioning) build on these: declare output serializers with `Ref`
+fields, register how their models narrow to a project token with `scope_to_project`, and
+subclass `MetalView`.
+"""
+
+import math
+from collections.abc import Iterable
+from datetime import UTC
+
+from django.db.models import Model, QuerySet
+from django.shortcuts import get_object_or_404
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from portal.hrefs import href_for
+from portal.models import ApiKey
+
+DEFAULT_PER_PAGE = 10
+MAX_PER_PAGE = 1000
+ALL_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
+
+# Model → lookup from the model to its project, used to narrow a project token's reach.
+# A model that is not registered is out of a project token's reach entirely.
+_project_paths: dict[type[Model], str] = {}
+
+
+def scope_to_project(model: type[Model], path: str) -> None:
+    """Declare how rows of `model` narrow to one project ("project", "pk", "device__project")."""
+    _project_paths[model] = path
+
+
+def visible(request, model: type[Model]) -> QuerySet:
+    """Rows the caller may see: `for_user()`, narrowed to the token's project if it has one."""
+    queryset = model.objects.for_user(request.user)
+    key = request.auth
+    if isinstance(key, ApiKey) and key.project_id is not None:
+        path = _project_paths.get(model)
+        if path is None:
+            return queryset.none()
+        queryset = queryset.filter(**{path: key.project_id})
+    return queryset
+
+
+class MetalTokenPermission(BasePermission):
+    """One rule for every endpoint: a key is required, read-only keys never write, and project
+    keys are refused (403) on the methods a view marks as user-level."""
+
+    def has_permission(self, request, view) -> bool:
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return False  # DRF turns this into 401 because no authenticator succeeded
+        if key.read_only and request.method not in SAFE_METHODS:
+            self.message = "This API key is read-only."
+            return False
+        if key.project_id is not None and request.method in view.project_token_denied:
+            self.message = "A project API key cannot use this endpoint."
+            return False
+        return True
+
+
+def parse_paths(raw: str | None) -> dict:
+    """`a,b.c` → {"a": {}, "b": {"c": {}}} (Metal's include/exclude syntax, 3 levels deep)."""
+    tree: dict = {}
+    for item in (raw or "").split(","):
+        node = tree
+        for part in [p for p in item.strip().split(".") if p][:3]:
+            node = node.setdefault(part, {})
+    return tree
+
+
+def _expanded(name: str, default: bool, include: dict, exclude: dict) -> bool:
+    # exclude=x (a leaf) collapses x; exclude=x.y still lets x expand but collapses its y.
+    if name in exclude and not exclude[name]:
+        return False
+    return default or name in include
+
+
+_serializers: dict[str, type["MetalSerializer"]] = {}
+
+
+class Ref(serializers.Field):
+    """A reference: `{"href": ...}` by default, the full object under `?include=<name>`.
+
+    `serializer` may be a class or its name (for cycles); `many` renders a list from a related
+    manager; `through` picks an attribute of each related row (member → its project rows).
+    A missing reference is left out of the output, never null or `{}`.
+    """
+
+    def __init__(self, serializer, *, many=False, through=None, expand=False, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+        self.serializer, self.many, self.through, self.expand = serializer, many, through, expand
+
+    @property
+    def target(self) -> type["MetalSerializer"]:
+        if isinstance(self.serializer, str):
+            return _serializers[self.serializer]
+        return self.serializer
+
+    def lookup(self, name: str) -> str:
+        """The ORM lookup that loads this reference when declared under `name`."""
+        path = (self.source or name).replace(".", "__")
+        return f"{path}__{self.through}" if self.through else path
+
+    def to_representation(self, value):
+        include, exclude = self.context.get("include", {}), self.context.get("exclude", {})
+        expand = _expanded(self.field_name, self.expand, include, exclude)
+        context = {
+            **self.context,
+            "include": include.get(self.field_name, {}),
+            "exclude": exclude.get(self.field_name, {}),
+        }
+
+        def render(obj):
+            return self.target(obj, context=context).data if expand else {"href": href_for(obj)}
+
+        if not self.many:
+            return render(value)
+        rows = value.all() if hasattr(value, "all") else value
+        if self.through:
+            rows = [getattr(row, self.through) for row in rows]
+        return [render(obj) for obj in rows]
+
+
+class Timestamp(serializers.DateTimeField):
+    """RFC 3339 in UTC whatever time zone is active (the SDKs parse these strictly)."""
+
+    def to_representation(self, value):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+class MetalSerializer(serializers.Serializer):
+    """Output serializer for a Metal object: adds `id` and `href`, drops absent references.
+
+    `select` / `prefetch` name the relations its own non-Ref fields read, so `optimize()` can
+    load them up front wherever the serializer is used, nested or not.
+    """
+
+    select: tuple[str, ...] = ()
+    prefetch: tuple[str, ...] = ()
+
+    id = serializers.UUIDField(source="uuid", read_only=True)
+    href = serializers.SerializerMethodField()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _serializers[cls.__name__] = cls
+
+    def get_href(self, obj) -> str:
+        return href_for(obj)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for name, field in self.fields.items():
+            if isinstance(field, Ref) and data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
+def _lookups(serializer, include: dict, exclude: dict, prefix: str, in_prefetch: bool):
+    """(select_related, prefetch_related) lookups a serializer needs for the given include."""
+    selects, prefetches = [], []
+    own = prefetches if in_prefetch else selects
+    own.extend(prefix + p for p in serializer.select)
+    prefetches.extend(prefix + p for p in serializer.prefetch)
+    for name, field in serializer._declared_fields.items():
+        if not isinstance(field, Ref):
+            continue
+        path = prefix + field.lookup(name)
+        nested_prefetch = in_prefetch or field.many
+        (prefetches if nested_prefetch else selects).append(path)
+        if _expanded(name, field.expand, include, exclude):
+            s, p = _lookups(
+                field.target, include.get(name, {}), exclude.get(name, {}),
+                path + "__", nested_prefetch,
+            )
+            selects += s
+            prefetches += p
+    return selects, prefetches
+
+
+def optimize(queryset: QuerySet, serializer, context: dict) -> QuerySet:
+    """Load everything `serializer` will render (references and included objects) in a
+    constant number of queries, whatever the number of rows."""
+    selects, prefetches = _lookups(
+        serializer, context.get("include", {}), context.get("exclude", {}), "", False
+    )
+    if selects:
+        queryset = queryset.select_related(*selects)
+    if prefetches:
+        queryset = queryset.prefetch_related(*prefetches)
+    return queryset
+
+
+def _positive_int(request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise exceptions.ValidationError({name: "Must be a positive integer."})
+    return value
+
+
+def paginate(request, queryset: QuerySet) -> tuple[list, dict]:
+    """One page of `queryset` (`page`, `per_page`) and Metal's `meta` block for it."""
+    page = _positive_int(request, "page", 1)
+    per_page = min(_positive_int(request, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    total = queryset.count()
+    last_page = max(1, math.ceil(total / per_page))
+    start = (page - 1) * per_page
+    rows = list(queryset[start : start + per_page])
+    url = request.get_full_path()
+
+    def link(number: int | None):
+        if number is None:
+            return None
+        with_page = replace_query_param(url, "page", number)
+        return {"href": replace_query_param(with_page, "per_page", per_page)}
+
+    meta = {
+        "first": link(1),
+        "previous": link(min(page - 1, last_page)) if page > 1 else None,
+        "self": link(page),
+        "next": link(page + 1) if page < last_page else None,
+        "last": link(last_page),
+        "total": total,
+        "current_page": page,
+        "last_page": last_page,
+    }
+    return rows, meta
+
+
+class MetalView(APIView):
+    """Base for every Metal endpoint: the token rule, visibility and the response shapes."""
+
+    permission_classes = [MetalTokenPermission]
+    # Methods a project-scoped key may not use here (user- and organization-level endpoints).
+    project_token_denied: frozenset[str] = frozenset()
+
+    def visible(self, model: type[Model]) -> QuerySet:
+        return visible(self.request, model)
+
+    def get_visible(self, model: type[Model], uuid, queryset: QuerySet | None = None):
+        """The object by id, or 404 when it does not exist or the caller cannot see it."""
+        return get_object_or_404(queryset if queryset is not None else self.visible(model),
+                                 uuid=uuid)
+
+    def metal_context(self) -> dict:
+        params = self.request.query_params
+        return {
+            "request": self.request,
+            "include": parse_paths(params.get("include")),
+            "exclude": parse_paths(params.get("exclude")),
+        }
+
+    def validated(self, serializer_class, **context) -> dict:
+        """Validate the request body's shape (422 on failure) and return the clean data."""
+        serializer = serializer_class(data=self.request.data,
+                                      context={"request": self.request, **context})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def render(self, serializer_class, instance, status: int = 200, **extra) -> Response:
+        """One object; reloaded through `optimize` so includes cost a fixed number of queries."""
+        context = {**self.metal_context(), **extra}
+        if isinstance(instance, Model):
+            queryset = optimize(type(instance)._default_manager.filter(pk=instance.pk),
+                                serializer_class, context)
+            instance = queryset.get()
+        return Response(serializer_class(instance, context=context).data, status=status)
+
+    def render_list(self, serializer_class, rows: QuerySet | Iterable, key: str,
+                    paged: bool = False) -> Response:
+        """A list under `key`; paged lists carry `meta`."""
+        context = self.metal_context()
+        if isinstance(rows, QuerySet):
+            rows = optimize(rows, serializer_class, context)
+        meta = None
+        if paged:
+            rows, meta = paginate(self.request, rows)
+        body = {key: serializer_class(rows, many=True, context=context).data}
+        if meta is not None:
+            body["meta"] = meta
+        return Response(body)
+
+    def gone(self) -> Response:
+        return Response(status=204)
