@@ -41,11 +41,14 @@ class BootstrapMixin:
                 css = "form-control"
             widget.attrs["class"] = css
 
-    def full_clean(self):
-        super().full_clean()
-        for name in self.errors:
+    def add_error(self, field, error):
+        # Both validation and services' refusals (added after cleaning) come through here.
+        super().add_error(field, error)
+        for name in self._errors:
             if name in self.fields:
-                self.fields[name].widget.attrs["class"] += " is-invalid"
+                attrs = self.fields[name].widget.attrs
+                if "is-invalid" not in attrs["class"]:
+                    attrs["class"] += " is-invalid"
 
 
 class LoginForm(BootstrapMixin, AuthenticationForm):

@@ -186,20 +186,19 @@ def login_view(request: HtmxHttpRequest):
     if request.user.is_authenticated and request.method == "GET":
         return redirect(next_url)
     form = forms.LoginForm(request, data=request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if _login_blocked(request):
-            form = forms.LoginForm(request, initial={"username": request.POST.get("username")})
-            form.add_error(None, "Too many failed sign-in attempts. Wait a minute and try again.")
-            status = 429
-        elif form.is_valid():
+    blocked = request.method == "POST" and _login_blocked(request)
+    if blocked:
+        # Refused before the password is checked, so a guesser learns nothing from the answer.
+        form = forms.LoginForm(request, initial={"username": request.POST.get("username")})
+    elif request.method == "POST":
+        if form.is_valid():
             login(request, form.get_user())
             return navigate(request, next_url)
-        else:
-            _login_blocked(request, count_failure=True)
+        _login_blocked(request, count_failure=True)
     return render_page_or_fragment(
-        request, "portal/login.html", "login-form", {"form": form, "next": next_url},
-        status=status,
+        request, "portal/login.html", "login-form",
+        {"form": form, "next": next_url, "blocked": blocked},
+        status=429 if blocked else 200,
     )
 
 
