@@ -314,6 +314,8 @@ class SSHKeyInput(serializers.Serializer):
     tags = _tags()
 
     def validate(self, attrs):
-        if self.context.get("creating") and not attrs.get("key"):
-            raise serializers.ValidationError({"key": "This field is required."})
+        if self.context.get("creating"):
+            if not attrs.get("key"):
+                raise serializers.ValidationError({"key": "This field is required."})
+            attrs.setdefault("label", "")  # the service falls back to the key's comment
         return attrs
