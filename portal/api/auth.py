@@ -24,9 +24,11 @@ class TokenAuthentication(BaseAuthentication):
         lookup = tokens.split_lookup(presented)
         key = None
         if lookup is not None:
-            key = ApiKey.objects.select_related("user", "project__organization").filter(
-                lookup=lookup
-            ).first()
+            key = (
+                ApiKey.objects.select_related("user", "project__organization")
+                .filter(lookup=lookup)
+                .first()
+            )
         if key is None or not tokens.matches(presented, key.digest) or not key.user.is_active:
             raise AuthenticationFailed("Invalid authentication token")
         now = timezone.now()

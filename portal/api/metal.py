@@ -177,8 +177,11 @@ def _lookups(serializer, include: dict, exclude: dict, prefix: str, in_prefetch:
         (prefetches if nested_prefetch else selects).append(path)
         if _expanded(name, field.expand, include, exclude):
             s, p = _lookups(
-                field.target, include.get(name, {}), exclude.get(name, {}),
-                path + "__", nested_prefetch,
+                field.target,
+                include.get(name, {}),
+                exclude.get(name, {}),
+                path + "__",
+                nested_prefetch,
             )
             selects += s
             prefetches += p
@@ -252,8 +255,9 @@ class MetalView(APIView):
 
     def get_visible(self, model: type[Model], uuid, queryset: QuerySet | None = None):
         """The object by id, or 404 when it does not exist or the caller cannot see it."""
-        return get_object_or_404(queryset if queryset is not None else self.visible(model),
-                                 uuid=uuid)
+        return get_object_or_404(
+            queryset if queryset is not None else self.visible(model), uuid=uuid
+        )
 
     def metal_context(self) -> dict:
         params = self.request.query_params
@@ -265,8 +269,9 @@ class MetalView(APIView):
 
     def validated(self, serializer_class, **context) -> dict:
         """Validate the request body's shape (422 on failure) and return the clean data."""
-        serializer = serializer_class(data=self.request.data,
-                                      context={"request": self.request, **context})
+        serializer = serializer_class(
+            data=self.request.data, context={"request": self.request, **context}
+        )
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -274,13 +279,15 @@ class MetalView(APIView):
         """One object; reloaded through `optimize` so includes cost a fixed number of queries."""
         context = {**self.metal_context(), **extra}
         if isinstance(instance, Model):
-            queryset = optimize(type(instance)._default_manager.filter(pk=instance.pk),
-                                serializer_class, context)
+            queryset = optimize(
+                type(instance)._default_manager.filter(pk=instance.pk), serializer_class, context
+            )
             instance = queryset.get()
         return Response(serializer_class(instance, context=context).data, status=status)
 
-    def render_list(self, serializer_class, rows: QuerySet | Iterable, key: str,
-                    paged: bool = False) -> Response:
+    def render_list(
+        self, serializer_class, rows: QuerySet | Iterable, key: str, paged: bool = False
+    ) -> Response:
         """A list under `key`; paged lists carry `meta`."""
         context = self.metal_context()
         if isinstance(rows, QuerySet):

@@ -191,8 +191,12 @@ class EventSerializer(MetalSerializer):
         user = obj.modified_by
         if user is None:
             return None
-        return {"id": str(user.uuid), "full_name": user.full_name, "email": user.email,
-                "href": href_for(user)}
+        return {
+            "id": str(user.uuid),
+            "full_name": user.full_name,
+            "email": user.email,
+            "href": href_for(user),
+        }
 
 
 def role_representation(organization, role: str) -> dict:
@@ -270,10 +274,14 @@ class InvitationInput(serializers.Serializer):
     """InvitationInput: one role from Metal's enum, and projects for collaborators."""
 
     invitee = serializers.EmailField()
-    roles = serializers.ListField(child=serializers.ChoiceField(choices=API_ROLES),
-                                  required=False, default=[Role.COLLABORATOR.value])
-    projects_ids = serializers.ListField(child=serializers.UUIDField(), required=False,
-                                         default=list)
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=API_ROLES),
+        required=False,
+        default=[Role.COLLABORATOR.value],
+    )
+    projects_ids = serializers.ListField(
+        child=serializers.UUIDField(), required=False, default=list
+    )
     message = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate_roles(self, value):

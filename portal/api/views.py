@@ -100,14 +100,16 @@ class CurrentUserView(MetalView):
         )
         project = services.default_project_for(user)
         return self.render(
-            s.UserSerializer, user,
+            s.UserSerializer,
+            user,
             default_organization_id=organization and organization.uuid,
             default_project_id=project and project.uuid,
         )
 
     def put(self, request):
-        services.update_profile(user=request.user, acting_user=request.user,
-                                **self.validated(s.UserUpdateInput))
+        services.update_profile(
+            user=request.user, acting_user=request.user, **self.validated(s.UserUpdateInput)
+        )
         return self.get(request)
 
     patch = put
@@ -153,8 +155,9 @@ class OrganizationListView(MetalView):
             organizations = organizations.filter(~has_projects)
         elif without == "exclude":
             organizations = organizations.filter(has_projects)
-        return self.render_list(s.OrganizationSerializer, organizations, "organizations",
-                                paged=True)
+        return self.render_list(
+            s.OrganizationSerializer, organizations, "organizations", paged=True
+        )
 
     def post(self, request):
         data = self.validated(s.OrganizationInput)
@@ -171,8 +174,9 @@ class OrganizationView(ObjectView):
     model, serializer, input = Organization, s.OrganizationSerializer, s.OrganizationInput
 
     def update(self, organization, data):
-        return services.update_organization(organization=organization,
-                                            acting_user=self.request.user, **data)
+        return services.update_organization(
+            organization=organization, acting_user=self.request.user, **data
+        )
 
     def destroy(self, organization):
         services.delete_organization(organization=organization, acting_user=self.request.user)
@@ -200,8 +204,9 @@ class OrganizationProjectsView(OrganizationScopedView):
         data = self.validated(s.ProjectInput, creating=True)
         data.pop("organization_id", None)
         data.pop("backend_transfer_enabled", None)
-        project = services.create_project(organization=organization,
-                                          acting_user=request.user, **data)
+        project = services.create_project(
+            organization=organization, acting_user=request.user, **data
+        )
         return self.render(s.ProjectSerializer, project, status=201)
 
 
@@ -229,8 +234,9 @@ class OrganizationMemberView(OrganizationScopedView):
         projects = None
         if "project_ids" in data:
             projects = _projects_in(member.organization, data["project_ids"])
-        member = services.update_member(member=member, acting_user=request.user, role=role,
-                                        projects=projects)
+        member = services.update_member(
+            member=member, acting_user=request.user, role=role, projects=projects
+        )
         return self.render(s.MemberSerializer, member)
 
     patch = put
@@ -247,8 +253,11 @@ class InvitationCreateMixin:
         data = self.validated(s.InvitationInput)
         projects = _projects_in(organization, data["projects_ids"]) + list(extra_projects)
         invitation, _ = services.invite_member(
-            organization=organization, invitee=data["invitee"], role=data["roles"],
-            projects=list({p.pk: p for p in projects}.values()), message=data["message"],
+            organization=organization,
+            invitee=data["invitee"],
+            role=data["roles"],
+            projects=list({p.pk: p for p in projects}.values()),
+            message=data["message"],
             acting_user=self.request.user,
         )
         return self.render(s.InvitationSerializer, invitation, status=201)
@@ -259,8 +268,10 @@ class OrganizationInvitationsView(InvitationCreateMixin, OrganizationScopedView)
 
     def get(self, request, id):
         organization = self.organization(id)
-        require(can_administer_org(request.user, organization),
-                "Only owners and admins can see the organization's invitations.")
+        require(
+            can_administer_org(request.user, organization),
+            "Only owners and admins can see the organization's invitations.",
+        )
         invitations = self.visible(Invitation).filter(organization=organization, status="pending")
         return self.render_list(s.InvitationSerializer, invitations, "invitations", paged=True)
 
@@ -273,8 +284,9 @@ class OrganizationRolesView(OrganizationScopedView):
 
     def get(self, request, id):
         organization = self.organization(id)
-        return Response({"roles": [s.role_representation(organization, role)
-                                   for role in ROLE_ACTIONS]})
+        return Response(
+            {"roles": [s.role_representation(organization, role) for role in ROLE_ACTIONS]}
+        )
 
 
 class OrganizationRoleView(OrganizationScopedView):
@@ -315,13 +327,18 @@ class ProjectListView(MetalView):
         if organization_id is not None:
             organization = organizations.filter(uuid=organization_id).first()
         else:  # Metal's default: the caller's personal organization, else the first they run
-            organization = (organizations.filter(Q(personal=True) | Q(pk__in=Organization.objects
-                            .administered_by(request.user))).order_by("-personal", "created_at")
-                            .first())
+            organization = (
+                organizations.filter(
+                    Q(personal=True) | Q(pk__in=Organization.objects.administered_by(request.user))
+                )
+                .order_by("-personal", "created_at")
+                .first()
+            )
         if organization is None:
             raise drf.ValidationError({"organization_id": "Organization not found."})
-        project = services.create_project(organization=organization, acting_user=request.user,
-                                          **data)
+        project = services.create_project(
+            organization=organization, acting_user=request.user, **data
+        )
         return self.render(s.ProjectSerializer, project, status=201)
 
 
@@ -350,9 +367,13 @@ class ProjectMembershipsView(ProjectScopedView):
 
     def get(self, request, project_id):
         memberships = self.visible(ProjectMembership).filter(project=self.project(project_id))
-        memberships = _search(memberships, request.query_params.get("search"),
-                              "member__user__email", "member__user__first_name",
-                              "member__user__last_name")
+        memberships = _search(
+            memberships,
+            request.query_params.get("search"),
+            "member__user__email",
+            "member__user__first_name",
+            "member__user__last_name",
+        )
         return self.render_list(s.MembershipSerializer, memberships, "memberships", paged=True)
 
 
@@ -362,8 +383,10 @@ class ProjectInvitationsView(InvitationCreateMixin, ProjectScopedView):
 
     def get(self, request, project_id):
         project = self.project(project_id)
-        require(can_administer_org(request.user, project.organization),
-                "Only owners and admins can see the project's invitations.")
+        require(
+            can_administer_org(request.user, project.organization),
+            "Only owners and admins can see the project's invitations.",
+        )
         invitations = self.visible(Invitation).filter(projects=project, status="pending")
         return self.render_list(s.InvitationSerializer, invitations, "invitations", paged=True)
 
@@ -377,16 +400,22 @@ class ProjectApiKeysView(ProjectScopedView):
 
     def get(self, request, id):
         project = self.project(id)
-        require(can_manage_project(request.user, project),
-                "Only owners, admins and collaborators can see project API keys.")
-        keys = _search(self.visible(ApiKey).filter(project=project),
-                       request.query_params.get("search"), "description")
+        require(
+            can_manage_project(request.user, project),
+            "Only owners, admins and collaborators can see project API keys.",
+        )
+        keys = _search(
+            self.visible(ApiKey).filter(project=project),
+            request.query_params.get("search"),
+            "description",
+        )
         return self.render_list(s.AuthTokenSerializer, keys, "api_keys")
 
     def post(self, request, id):
         project = self.project(id)
-        key, secret = services.create_api_key(acting_user=request.user, project=project,
-                                              **self.validated(s.AuthTokenInput))
+        key, secret = services.create_api_key(
+            acting_user=request.user, project=project, **self.validated(s.AuthTokenInput)
+        )
         return self.render(s.AuthTokenSerializer, key, status=201, secret=secret)
 
 
@@ -400,8 +429,11 @@ class ProjectSSHKeysView(ProjectScopedView):
 
     def post(self, request, id):
         project = self.project(id)
-        key = services.create_ssh_key(acting_user=request.user, project=project,
-                                      **self.validated(s.SSHKeyInput, creating=True))
+        key = services.create_ssh_key(
+            acting_user=request.user,
+            project=project,
+            **self.validated(s.SSHKeyInput, creating=True),
+        )
         return self.render(s.SSHKeySerializer, key, status=201)
 
 
@@ -419,9 +451,9 @@ class MembershipView(ObjectView):
     model, serializer, input = ProjectMembership, s.MembershipSerializer, s.MembershipInput
 
     def update(self, membership, data):
-        return services.update_project_membership(membership=membership,
-                                                  acting_user=self.request.user,
-                                                  role=data["role"])
+        return services.update_project_membership(
+            membership=membership, acting_user=self.request.user, role=data["role"]
+        )
 
     def destroy(self, membership):
         services.remove_project_membership(membership=membership, acting_user=self.request.user)
@@ -449,8 +481,9 @@ class InvitationView(MetalView):
         return self.render(s.InvitationSerializer, self.get_visible(Invitation, id))
 
     def put(self, request, id):
-        member = services.accept_invitation(invitation=self.get_visible(Invitation, id),
-                                            user=request.user)
+        member = services.accept_invitation(
+            invitation=self.get_visible(Invitation, id), user=request.user
+        )
         return self.render(s.JoinedSerializer, member)
 
     patch = put
@@ -481,8 +514,9 @@ class UserApiKeysView(MetalView):
         return self.render_list(s.AuthTokenSerializer, keys, "api_keys")
 
     def post(self, request):
-        key, secret = services.create_api_key(acting_user=request.user,
-                                              **self.validated(s.AuthTokenInput))
+        key, secret = services.create_api_key(
+            acting_user=request.user, **self.validated(s.AuthTokenInput)
+        )
         return self.render(s.AuthTokenSerializer, key, status=201, secret=secret)
 
 
@@ -513,13 +547,15 @@ class SSHKeyListView(MetalView):
     project_token_denied = frozenset({"POST"})  # a personal key belongs to the user
 
     def get(self, request):
-        keys = _search(self.visible(SSHKey), request.query_params.get("search"),
-                       "label", "key", "fingerprint")
+        keys = _search(
+            self.visible(SSHKey), request.query_params.get("search"), "label", "key", "fingerprint"
+        )
         return self.render_list(s.SSHKeySerializer, keys, "ssh_keys")
 
     def post(self, request):
-        key = services.create_ssh_key(acting_user=request.user,
-                                      **self.validated(s.SSHKeyInput, creating=True))
+        key = services.create_ssh_key(
+            acting_user=request.user, **self.validated(s.SSHKeyInput, creating=True)
+        )
         return self.render(s.SSHKeySerializer, key, status=201)
 
 

@@ -27,21 +27,32 @@ def api():
 def world(alice, adam, carol, lena, bill, charlie, acme, web, ops):
     """Acme with one of everything the endpoints act on, and a read/write token per persona."""
     invitation, _ = services.invite_member(
-        organization=acme, invitee=charlie.email, role="collaborator", projects=[web],
+        organization=acme,
+        invitee=charlie.email,
+        role="collaborator",
+        projects=[web],
         acting_user=alice,
     )
-    people = {"alice": alice, "adam": adam, "carol": carol, "lena": lena, "bill": bill,
-              "charlie": charlie}
+    people = {
+        "alice": alice,
+        "adam": adam,
+        "carol": carol,
+        "lena": lena,
+        "bill": bill,
+        "charlie": charlie,
+    }
     return SimpleNamespace(
         **people,
         acme=acme,
         web=web,
         ops=ops,
         tokens={name: factories.make_token(user) for name, user in people.items()},
-        web_ssh_key=services.create_ssh_key(acting_user=alice, project=web, label="deploy",
-                                            key=factories.new_ssh_public_key()),
-        alice_ssh_key=services.create_ssh_key(acting_user=alice, label="laptop",
-                                              key=factories.new_ssh_public_key()),
+        web_ssh_key=services.create_ssh_key(
+            acting_user=alice, project=web, label="deploy", key=factories.new_ssh_public_key()
+        ),
+        alice_ssh_key=services.create_ssh_key(
+            acting_user=alice, label="laptop", key=factories.new_ssh_public_key()
+        ),
         carol_web_api_key=services.create_api_key(acting_user=carol, project=web)[0],
         alice_spare_api_key=services.create_api_key(acting_user=alice, description="spare")[0],
         invitation=invitation,
@@ -54,11 +65,16 @@ def world(alice, adam, carol, lena, bill, charlie, acme, web, ops):
 def ids(world) -> dict[str, str]:
     """The ids URL templates refer to, as strings."""
     return {
-        "acme": world.acme.uuid, "web": world.web.uuid, "ops": world.ops.uuid,
-        "carol": world.carol.uuid, "web_ssh_key": world.web_ssh_key.uuid,
+        "acme": world.acme.uuid,
+        "web": world.web.uuid,
+        "ops": world.ops.uuid,
+        "carol": world.carol.uuid,
+        "web_ssh_key": world.web_ssh_key.uuid,
         "alice_ssh_key": world.alice_ssh_key.uuid,
         "carol_web_api_key": world.carol_web_api_key.uuid,
         "alice_spare_api_key": world.alice_spare_api_key.uuid,
-        "invitation": world.invitation.uuid, "carol_on_web": world.carol_on_web.uuid,
-        "lena_member": world.lena_member.uuid, "web_event": world.web_event.uuid,
+        "invitation": world.invitation.uuid,
+        "carol_on_web": world.carol_on_web.uuid,
+        "lena_member": world.lena_member.uuid,
+        "web_event": world.web_event.uuid,
     }

@@ -36,13 +36,19 @@ def test_update_user_changes_name_and_refuses_a_password(as_alice, world):
 
 def test_users_lists_only_people_sharing_an_organization(as_alice, world):
     emails = {u["email"] for u in as_alice.get("/metal/v1/users").json()["users"]}
-    assert emails == {"alice@example.com", "adam@example.com", "carol@example.com",
-                      "lena@example.com", "bill@example.com"}
+    assert emails == {
+        "alice@example.com",
+        "adam@example.com",
+        "carol@example.com",
+        "lena@example.com",
+        "bill@example.com",
+    }
 
 
 def test_create_project_defaults_to_the_personal_organization(as_alice, world):
-    response = as_alice.post("/metal/v1/projects", {"name": "mine", "customdata": {"a": 1}},
-                             format="json")
+    response = as_alice.post(
+        "/metal/v1/projects", {"name": "mine", "customdata": {"a": 1}}, format="json"
+    )
     assert response.status_code == 201
     body = response.json()
     personal = world.alice.memberships.get(organization__personal=True).organization
@@ -52,12 +58,15 @@ def test_create_project_defaults_to_the_personal_organization(as_alice, world):
     assert Project.objects.get(uuid=body["id"]).organization == personal
 
 
-@pytest.mark.parametrize(("body", "error"), [
-    ({}, "name: This field is required."),
-    ({"name": "x", "customdata": "text"}, "customdata: Must be a JSON object."),
-    ({"name": "x", "type": "vmce"}, 'type: "vmce" is not a valid choice.'),
-    ({"name": "x", "organization_id": "not-a-uuid"}, "organization_id: Must be a valid UUID."),
-])
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "name: This field is required."),
+        ({"name": "x", "customdata": "text"}, "customdata: Must be a JSON object."),
+        ({"name": "x", "type": "vmce"}, 'type: "vmce" is not a valid choice.'),
+        ({"name": "x", "organization_id": "not-a-uuid"}, "organization_id: Must be a valid UUID."),
+    ],
+)
 def test_create_project_validation_is_422_with_errors(as_alice, body, error):
     response = as_alice.post("/metal/v1/projects", body, format="json")
     assert response.status_code == 422
@@ -73,7 +82,8 @@ def test_malformed_json_is_422(as_alice):
 def test_include_expands_and_exclude_collapses_references(as_alice, world):
     url = f"/metal/v1/projects/{world.web.uuid}"
     assert as_alice.get(url).json()["organization"] == {
-        "href": f"/metal/v1/organizations/{world.acme.uuid}"}
+        "href": f"/metal/v1/organizations/{world.acme.uuid}"
+    }
     included = as_alice.get(url, {"include": "organization"}).json()["organization"]
     assert included["name"] == "Acme"
     assert included["href"] == f"/metal/v1/organizations/{world.acme.uuid}"
@@ -88,8 +98,7 @@ def test_include_follows_dotted_paths(as_alice, world):
     assert key["project"]["organization"]["name"] == "Acme"
     assert key["user"]["email"] == "carol@example.com"
     key = as_alice.get(url, {"include": "project"}).json()["api_keys"][0]
-    assert key["project"]["organization"] == {
-        "href": f"/metal/v1/organizations/{world.acme.uuid}"}
+    assert key["project"]["organization"] == {"href": f"/metal/v1/organizations/{world.acme.uuid}"}
 
 
 def test_user_api_keys_leave_out_the_project_reference(as_alice):
@@ -113,12 +122,15 @@ def test_projects_are_paged_with_meta_links(as_alice, world):
     assert last["meta"]["previous"]["href"].endswith("page=2&per_page=10")
 
 
-@pytest.mark.parametrize(("params", "status", "count"), [
-    ({"per_page": 5000}, 200, 3),  # clamped to 1000, all of alice's projects
-    ({"page": 9}, 200, 0),  # past the end: empty page, no next
-    ({"page": 0}, 422, None),
-    ({"per_page": "ten"}, 422, None),
-])
+@pytest.mark.parametrize(
+    ("params", "status", "count"),
+    [
+        ({"per_page": 5000}, 200, 3),  # clamped to 1000, all of alice's projects
+        ({"page": 9}, 200, 0),  # past the end: empty page, no next
+        ({"page": 0}, 422, None),
+        ({"per_page": "ten"}, 422, None),
+    ],
+)
 def test_paging_parameters(as_alice, world, params, status, count):
     response = as_alice.get("/metal/v1/projects", params)
     assert response.status_code == status
@@ -140,8 +152,9 @@ def test_owner_is_shown_as_admin_with_bound_owner_and_keeps_the_role(as_alice, w
 
 def test_member_update_assigns_projects(as_alice, world):
     url = f"/metal/v1/organizations/{world.acme.uuid}/members/{world.lena_member.uuid}"
-    body = as_alice.put(url, {"role": ["collaborator"], "project_ids": [str(world.ops.uuid)]},
-                        format="json").json()
+    body = as_alice.put(
+        url, {"role": ["collaborator"], "project_ids": [str(world.ops.uuid)]}, format="json"
+    ).json()
     assert body["roles"] == ["collaborator"]
     assert body["projects"] == [{"href": f"/metal/v1/projects/{world.ops.uuid}"}]
     other_org_project = factories.make_project(factories.make_org(world.charlie, "C"), "x")
@@ -170,9 +183,11 @@ def test_invitation_delete_declines_or_revokes(api, world, persona, status):
 
 
 def test_project_invitation_includes_the_project(as_alice, world):
-    response = as_alice.post(f"/metal/v1/projects/{world.ops.uuid}/invitations",
-                             {"invitee": "Dora@Example.com", "roles": ["limited_collaborator"]},
-                             format="json")
+    response = as_alice.post(
+        f"/metal/v1/projects/{world.ops.uuid}/invitations",
+        {"invitee": "Dora@Example.com", "roles": ["limited_collaborator"]},
+        format="json",
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["invitee"] == "dora@example.com"
@@ -185,8 +200,7 @@ def test_project_invitation_includes_the_project(as_alice, world):
 def test_invitation_refuses_owner_role_and_two_roles(as_alice, world):
     url = f"/metal/v1/organizations/{world.acme.uuid}/invitations"
     for roles in (["owner"], ["admin", "billing"]):
-        response = as_alice.post(url, {"invitee": "x@example.com", "roles": roles},
-                                 format="json")
+        response = as_alice.post(url, {"invitee": "x@example.com", "roles": roles}, format="json")
         assert response.status_code == 422
 
 
@@ -200,8 +214,9 @@ def test_roles_come_from_role_actions(as_alice, world):
 
 
 def test_api_key_secret_is_shown_once_and_works(api, as_alice, world):
-    response = as_alice.post("/metal/v1/user/api-keys", {"description": "ci", "read_only": True},
-                             format="json")
+    response = as_alice.post(
+        "/metal/v1/user/api-keys", {"description": "ci", "read_only": True}, format="json"
+    )
     assert response.status_code == 201
     created = response.json()
     assert created["read_only"] is True
@@ -214,8 +229,9 @@ def test_api_key_secret_is_shown_once_and_works(api, as_alice, world):
 
 
 def test_project_api_key_reaches_only_its_project(api, as_alice, world):
-    created = as_alice.post(f"/metal/v1/projects/{world.web.uuid}/api-keys", {},
-                            format="json").json()
+    created = as_alice.post(
+        f"/metal/v1/projects/{world.web.uuid}/api-keys", {}, format="json"
+    ).json()
     assert created["project"] == {"href": f"/metal/v1/projects/{world.web.uuid}"}
     scoped = api(created["token"])
     assert [p["name"] for p in scoped.get("/metal/v1/projects").json()["projects"]] == ["web"]
@@ -223,7 +239,8 @@ def test_project_api_key_reaches_only_its_project(api, as_alice, world):
     keys = scoped.get("/metal/v1/ssh-keys").json()["ssh_keys"]
     assert [k["label"] for k in keys] == ["deploy"]  # not alice's personal key
     events = scoped.get("/metal/v1/events").json()["events"]
-    assert events and all(str(world.web.uuid) in str(e["relationships"]) for e in events)
+    assert events
+    assert all(str(world.web.uuid) in str(e["relationships"]) for e in events)
 
 
 def test_ssh_key_fingerprint_is_computed_and_bad_keys_are_422(as_alice, world):
@@ -236,8 +253,7 @@ def test_ssh_key_fingerprint_is_computed_and_bad_keys_are_422(as_alice, world):
     assert body["entity"] == {"href": f"/metal/v1/users/{world.alice.uuid}"}
     duplicate = as_alice.post("/metal/v1/ssh-keys", {"key": key}, format="json")
     assert duplicate.status_code == 422
-    bad = as_alice.post("/metal/v1/ssh-keys", {"label": "x", "key": "ssh-rsa nope"},
-                        format="json")
+    bad = as_alice.post("/metal/v1/ssh-keys", {"label": "x", "key": "ssh-rsa nope"}, format="json")
     assert bad.status_code == 422
     assert bad.json()["errors"][0].startswith("key: ")
 
@@ -256,11 +272,15 @@ def test_membership_update_and_search(as_alice, world):
     url = f"/metal/v1/projects/{world.web.uuid}/memberships"
     found = as_alice.get(url, {"search": "carol"}).json()["memberships"]
     assert [m["id"] for m in found] == [str(world.carol_on_web.uuid)]
-    body = as_alice.put(f"/metal/v1/memberships/{world.carol_on_web.uuid}",
-                        {"role": ["limited_collaborator"]}, format="json").json()
+    body = as_alice.put(
+        f"/metal/v1/memberships/{world.carol_on_web.uuid}",
+        {"role": ["limited_collaborator"]},
+        format="json",
+    ).json()
     assert body["roles"] == ["limited_collaborator"]
-    bad = as_alice.put(f"/metal/v1/memberships/{world.carol_on_web.uuid}", {"role": ["admin"]},
-                       format="json")
+    bad = as_alice.put(
+        f"/metal/v1/memberships/{world.carol_on_web.uuid}", {"role": ["admin"]}, format="json"
+    )
     assert bad.status_code == 422
 
 
@@ -276,8 +296,12 @@ def test_delete_project_and_organization(as_alice, world):
 
 def test_organization_filters(as_alice, world):
     factories.make_org(world.alice, "Empty")
-    names = lambda **q: {o["name"] for o in as_alice.get(  # noqa: E731
-        "/metal/v1/organizations", q).json()["organizations"]}
+
+    def names(**q):
+        return {
+            o["name"] for o in as_alice.get("/metal/v1/organizations", q).json()["organizations"]
+        }
+
     assert names() == {"Acme", "Empty", "Alice's organization"}
     assert names(personal="only") == {"Alice's organization"}
     assert names(personal="exclude", without_projects="exclude") == {"Acme"}
@@ -285,13 +309,18 @@ def test_organization_filters(as_alice, world):
 
 
 def test_organization_events_show_only_what_the_caller_may_see(api, world):
-    services.create_ssh_key(acting_user=world.alice, project=world.ops, label="ops",
-                            key=factories.new_ssh_public_key())
+    services.create_ssh_key(
+        acting_user=world.alice, project=world.ops, label="ops", key=factories.new_ssh_public_key()
+    )
     url = f"/metal/v1/organizations/{world.acme.uuid}/events"
-    carol_types = {e["interpolated"] for e in api(world.tokens["carol"]).get(
-        url, {"per_page": 100}).json()["events"]}
-    alice_types = {e["interpolated"] for e in api(world.tokens["alice"]).get(
-        url, {"per_page": 100}).json()["events"]}
+    carol_types = {
+        e["interpolated"]
+        for e in api(world.tokens["carol"]).get(url, {"per_page": 100}).json()["events"]
+    }
+    alice_types = {
+        e["interpolated"]
+        for e in api(world.tokens["alice"]).get(url, {"per_page": 100}).json()["events"]
+    }
     assert "Alice added SSH key ops" in alice_types
     assert "Alice added SSH key ops" not in carol_types
     assert "Alice added SSH key deploy" in carol_types

@@ -26,28 +26,43 @@ MATRIX = [
     ("POST", "/organizations", {"name": "Org"}, (201, 201, 201, 201, 201, 201)),
     ("GET", "/organizations/{acme}", None, (200, 200, 200, 200, 200, 404)),
     ("PUT", "/organizations/{acme}", {"name": "Acme 2"}, (200, 200, 403, 403, 403, 404)),
-    ("PATCH", "/organizations/{acme}", {"website": "https://acme.example"},
-     (200, 200, 403, 403, 403, 404)),
+    (
+        "PATCH",
+        "/organizations/{acme}",
+        {"website": "https://acme.example"},
+        (200, 200, 403, 403, 403, 404),
+    ),
     # The owner may delete it, but not while it has projects.
     ("DELETE", "/organizations/{acme}", None, (422, 403, 403, 403, 403, 404)),
     ("GET", "/organizations/{acme}/projects", None, (200, 200, 200, 200, 200, 404)),
     ("POST", "/organizations/{acme}/projects", {"name": "p"}, (201, 201, 403, 403, 403, 404)),
     ("GET", "/organizations/{acme}/members", None, (200, 200, 200, 200, 200, 404)),
-    ("PUT", "/organizations/{acme}/members/{lena_member}",
-     {"role": ["collaborator"], "project_ids": ["{web}"]}, (200, 200, 403, 403, 403, 404)),
+    (
+        "PUT",
+        "/organizations/{acme}/members/{lena_member}",
+        {"role": ["collaborator"], "project_ids": ["{web}"]},
+        (200, 200, 403, 403, 403, 404),
+    ),
     # Lena may leave herself.
-    ("DELETE", "/organizations/{acme}/members/{lena_member}", None,
-     (204, 204, 403, 204, 403, 404)),
+    ("DELETE", "/organizations/{acme}/members/{lena_member}", None, (204, 204, 403, 204, 403, 404)),
     ("GET", "/organizations/{acme}/invitations", None, (200, 200, 403, 403, 403, 404)),
-    ("POST", "/organizations/{acme}/invitations", {"invitee": "new@example.com",
-     "roles": ["billing"]}, (201, 201, 403, 403, 403, 404)),
+    (
+        "POST",
+        "/organizations/{acme}/invitations",
+        {"invitee": "new@example.com", "roles": ["billing"]},
+        (201, 201, 403, 403, 403, 404),
+    ),
     ("GET", "/organizations/{acme}/roles", None, (200, 200, 200, 200, 200, 404)),
     ("GET", "/organizations/{acme}/roles/collaborator", None, (200, 200, 200, 200, 200, 404)),
     ("GET", "/organizations/{acme}/events", None, (200, 200, 200, 200, 200, 404)),
     ("GET", "/projects", None, (200, 200, 200, 200, 200, 200)),
     # Charlie cannot see Acme, so for him the organization does not exist (422, not 403).
-    ("POST", "/projects", {"name": "p", "organization_id": "{acme}"},
-     (201, 201, 403, 403, 403, 422)),
+    (
+        "POST",
+        "/projects",
+        {"name": "p", "organization_id": "{acme}"},
+        (201, 201, 403, 403, 403, 422),
+    ),
     ("GET", "/projects/{web}", None, (200, 200, 200, 200, 404, 404)),
     ("PUT", "/projects/{web}", {"name": "web2"}, (200, 200, 403, 403, 404, 404)),
     ("PATCH", "/projects/{web}", {"tags": ["a"]}, (200, 200, 403, 403, 404, 404)),
@@ -55,16 +70,24 @@ MATRIX = [
     ("GET", "/projects/{ops}", None, (200, 200, 404, 404, 404, 404)),
     ("GET", "/projects/{web}/memberships", None, (200, 200, 200, 200, 404, 404)),
     ("GET", "/projects/{web}/invitations", None, (200, 200, 403, 403, 404, 404)),
-    ("POST", "/projects/{web}/invitations", {"invitee": "new@example.com"},
-     (201, 201, 403, 403, 404, 404)),
+    (
+        "POST",
+        "/projects/{web}/invitations",
+        {"invitee": "new@example.com"},
+        (201, 201, 403, 403, 404, 404),
+    ),
     ("GET", "/projects/{web}/api-keys", None, (200, 200, 200, 403, 404, 404)),
     ("POST", "/projects/{web}/api-keys", {"description": "ci"}, (201, 201, 201, 403, 404, 404)),
     ("GET", "/projects/{web}/ssh-keys", None, (200, 200, 200, 200, 404, 404)),
     ("POST", "/projects/{web}/ssh-keys", _key_body, (201, 201, 201, 403, 404, 404)),
     ("GET", "/projects/{web}/events", None, (200, 200, 200, 200, 404, 404)),
     ("GET", "/memberships/{carol_on_web}", None, (200, 200, 200, 200, 404, 404)),
-    ("PUT", "/memberships/{carol_on_web}", {"role": ["limited_collaborator"]},
-     (200, 200, 403, 403, 404, 404)),
+    (
+        "PUT",
+        "/memberships/{carol_on_web}",
+        {"role": ["limited_collaborator"]},
+        (200, 200, 403, 403, 404, 404),
+    ),
     # Carol may leave the project herself.
     ("DELETE", "/memberships/{carol_on_web}", None, (204, 204, 204, 403, 404, 404)),
     ("GET", "/invitations", None, (200, 200, 200, 200, 200, 200)),
@@ -99,8 +122,12 @@ def _request(client, method, template, body, world):
     if callable(body):
         body = body()
     elif isinstance(body, dict):
-        body = {k: [str(x).format(**values) for x in v] if isinstance(v, list) else
-                (v.format(**values) if isinstance(v, str) else v) for k, v in body.items()}
+        body = {
+            k: [str(x).format(**values) for x in v]
+            if isinstance(v, list)
+            else (v.format(**values) if isinstance(v, str) else v)
+            for k, v in body.items()
+        }
     return getattr(client, method.lower())(url, body, format="json")
 
 
@@ -165,21 +192,24 @@ def test_project_token_is_refused_on_user_level_endpoints(api, world, method, te
 
 
 # Rows about the web project (or something in it): a key for ops cannot reach them.
-WEB_ROWS = [row for row in MATRIX if "{web" in row[1] or "{carol_on_web}" in row[1]
-            or "{carol_web_api_key}" in row[1]]
+WEB_ROWS = [
+    row
+    for row in MATRIX
+    if "{web" in row[1] or "{carol_on_web}" in row[1] or "{carol_web_api_key}" in row[1]
+]
 
 
 @pytest.mark.parametrize(("method", "template", "body", "expected"), _params(WEB_ROWS))
-def test_project_token_of_another_project_gets_404(api, world, method, template, body,
-                                                   expected):
+def test_project_token_of_another_project_gets_404(api, world, method, template, body, expected):
     token = factories.make_token(world.alice, project=world.ops)
     response = _request(api(token), method, template, body, world)
     assert response.status_code == 404
 
 
 @pytest.mark.parametrize(("method", "template", "body", "expected"), _params(WEB_ROWS))
-def test_project_token_reaches_its_own_project_like_its_owner(api, world, method, template,
-                                                              body, expected):
+def test_project_token_reaches_its_own_project_like_its_owner(
+    api, world, method, template, body, expected
+):
     token = factories.make_token(world.alice, project=world.web)
     response = _request(api(token), method, template, body, world)
     assert response.status_code == expected[0]
