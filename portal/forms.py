@@ -67,20 +67,25 @@ class SignupForm(BootstrapMixin, forms.Form):
         label="E-mail address", widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     first_name = forms.CharField(
-        label="First name", max_length=150,
+        label="First name",
+        max_length=150,
         widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
     )
     last_name = forms.CharField(
-        label="Last name", max_length=150, required=False,
+        label="Last name",
+        max_length=150,
+        required=False,
         widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
     )
     password1 = forms.CharField(
-        label="Password", strip=False,
+        label="Password",
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
     )
     password2 = forms.CharField(
-        label="Password again", strip=False,
+        label="Password again",
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
@@ -92,8 +97,11 @@ class SignupForm(BootstrapMixin, forms.Form):
         elif first:
             from .models import User
 
-            probe = User(email=data.get("email", ""), first_name=data.get("first_name", ""),
-                         last_name=data.get("last_name", ""))
+            probe = User(
+                email=data.get("email", ""),
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+            )
             try:
                 password_validation.validate_password(first, probe)
             except forms.ValidationError as exc:
@@ -130,8 +138,9 @@ class OrganizationForm(BootstrapMixin, forms.Form):
     """An organization's general settings."""
 
     name = forms.CharField(label="Name", max_length=100)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(
-        attrs={"rows": 3}))
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
     website = forms.URLField(label="Website", required=False, assume_scheme="https")
 
 
@@ -165,11 +174,14 @@ class InviteForm(_OrgProjectsMixin, BootstrapMixin, forms.Form):
     invitee = forms.EmailField(label="E-mail address")
     role = forms.ChoiceField(label="Role", choices=_member_role_choices)
     projects = _ProjectsField(
-        label="Projects (for collaborators)", queryset=None, required=False,
+        label="Projects (for collaborators)",
+        queryset=None,
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    message = forms.CharField(label="Message", required=False, max_length=1000,
-                              widget=forms.Textarea(attrs={"rows": 2}))
+    message = forms.CharField(
+        label="Message", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class MemberForm(_OrgProjectsMixin, BootstrapMixin, forms.Form):
@@ -177,7 +189,9 @@ class MemberForm(_OrgProjectsMixin, BootstrapMixin, forms.Form):
 
     role = forms.ChoiceField(label="Role", choices=_member_role_choices)
     projects = _ProjectsField(
-        label="Projects (for collaborators)", queryset=None, required=False,
+        label="Projects (for collaborators)",
+        queryset=None,
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
 
@@ -202,12 +216,15 @@ class TagsField(forms.CharField):
 class SSHKeyForm(BootstrapMixin, forms.Form):
     """A new public key."""
 
-    label = forms.CharField(label="Label", max_length=100, required=False,
-                            help_text="Defaults to the key's comment.")
+    label = forms.CharField(
+        label="Label", max_length=100, required=False, help_text="Defaults to the key's comment."
+    )
     key = forms.CharField(
-        label="Public key", strip=True,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false",
-                                     "placeholder": "ssh-ed25519 AAAA… you@laptop"}),
+        label="Public key",
+        strip=True,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "placeholder": "ssh-ed25519 AAAA… you@laptop"}
+        ),
     )
     tags = TagsField(label="Tags", required=False, help_text="Comma-separated.")
 

@@ -196,7 +196,9 @@ def login_view(request: HtmxHttpRequest):
             return navigate(request, next_url)
         _login_blocked(request, count_failure=True)
     return render_page_or_fragment(
-        request, "portal/login.html", "login-form",
+        request,
+        "portal/login.html",
+        "login-form",
         {"form": form, "next": next_url, "blocked": blocked},
         status=429 if blocked else 200,
     )
@@ -235,15 +237,24 @@ def signup(request: HtmxHttpRequest):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         ok, user = submit(
-            form, services.create_user, email=data["email"], password=data["password1"],
-            first_name=data["first_name"], last_name=data["last_name"],
+            form,
+            services.create_user,
+            email=data["email"],
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
         )
         if ok:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             target = reverse("portal:home")
             if invitation is not None:
-                if perform(request, services.accept_invitation, invitation=invitation, user=user,
-                           token=token):
+                if perform(
+                    request,
+                    services.accept_invitation,
+                    invitation=invitation,
+                    user=user,
+                    token=token,
+                ):
                     messages.success(request, f"Welcome to {invitation.organization.name}.")
                     target = reverse("portal:org-projects", args=[invitation.organization.uuid])
             else:
@@ -259,17 +270,24 @@ def signup(request: HtmxHttpRequest):
 def profile(request: HtmxHttpRequest):
     """Name and time zone."""
     user = request.user
-    initial = {"first_name": user.first_name, "last_name": user.last_name,
-               "timezone_name": user.timezone}
+    initial = {
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "timezone_name": user.timezone,
+    }
     form = forms.ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        ok, _ = submit(form, services.update_profile, user=user, acting_user=user,
-                       **form.cleaned_data)
+        ok, _ = submit(
+            form, services.update_profile, user=user, acting_user=user, **form.cleaned_data
+        )
         if ok:
             messages.success(request, "Profile saved.")
             return navigate(request, reverse("portal:profile"))
     return render_page_or_fragment(
-        request, "portal/profile.html", "profile-form", {"form": form, **_account_context("profile")}
+        request,
+        "portal/profile.html",
+        "profile-form",
+        {"form": form, **_account_context("profile")},
     )
 
 
@@ -285,7 +303,9 @@ def password_change(request: HtmxHttpRequest):
         messages.success(request, "Password changed.")
         return navigate(request, reverse("portal:profile"))
     return render_page_or_fragment(
-        request, "portal/password_change.html", "password-form",
+        request,
+        "portal/password_change.html",
+        "password-form",
         {"form": form, **_account_context("password")},
     )
 
@@ -316,8 +336,11 @@ def my_invitations(request):
         .select_related("organization", "invited_by")
         .prefetch_related("projects")
     )
-    return render(request, "portal/my_invitations.html",
-                  {"invitations": invitations, **_account_context("invitations")})
+    return render(
+        request,
+        "portal/my_invitations.html",
+        {"invitations": invitations, **_account_context("invitations")},
+    )
 
 
 @login_required
@@ -330,19 +353,26 @@ def invitation_answer(request: HtmxHttpRequest, invitation_id, answer: str):
         Invitation.objects.for_user(request.user).select_related("organization"),
         uuid=invitation_id,
     )
-    return _answer(request, invitation, answer, token=None,
-                   fallback=reverse("portal:my-invitations"))
+    return _answer(
+        request, invitation, answer, token=None, fallback=reverse("portal:my-invitations")
+    )
 
 
 def _answer(request, invitation: Invitation, answer: str, *, token, fallback: str):
     org = invitation.organization
     if answer == "accept":
-        if perform(request, services.accept_invitation, invitation=invitation,
-                   user=request.user, token=token):
+        if perform(
+            request,
+            services.accept_invitation,
+            invitation=invitation,
+            user=request.user,
+            token=token,
+        ):
             messages.success(request, f"You joined {org.name}.")
             return navigate(request, reverse("portal:org-projects", args=[org.uuid]))
-    elif perform(request, services.decline_invitation, invitation=invitation,
-                 user=request.user, token=token):
+    elif perform(
+        request, services.decline_invitation, invitation=invitation, user=request.user, token=token
+    ):
         messages.info(request, f"You declined the invitation to {org.name}.")
     return navigate(request, fallback)
 
@@ -356,13 +386,17 @@ def invitation_respond(request: HtmxHttpRequest, invitation_id, token: str):
             return redirect(f"{reverse('portal:login')}?next={request.path}")
         answer = "accept" if request.POST.get("answer") == "accept" else "decline"
         return _answer(request, invitation, answer, token=token, fallback=request.path)
-    return render(request, "portal/invitation_respond.html", {
-        "invitation": invitation,
-        "token": token,
-        "projects": invitation.projects.all(),
-        "mismatch": request.user.is_authenticated
-        and request.user.email.lower() != invitation.invitee.lower(),
-    })
+    return render(
+        request,
+        "portal/invitation_respond.html",
+        {
+            "invitation": invitation,
+            "token": token,
+            "projects": invitation.projects.all(),
+            "mismatch": request.user.is_authenticated
+            and request.user.email.lower() != invitation.invitee.lower(),
+        },
+    )
 
 
 # Organizations
@@ -374,8 +408,9 @@ def org_create(request: HtmxHttpRequest):
     """A new organization, owned by its creator."""
     form = forms.OrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        ok, org = submit(form, services.create_organization, acting_user=request.user,
-                         **form.cleaned_data)
+        ok, org = submit(
+            form, services.create_organization, acting_user=request.user, **form.cleaned_data
+        )
         if ok:
             messages.success(request, f"Organization {org.name} created.")
             return navigate(request, reverse("portal:org-projects", args=[org.uuid]))
@@ -400,8 +435,13 @@ def org_projects(request: HtmxHttpRequest, org_id):
     if request.method == "POST":
         forbid_unless(context["is_org_admin"])
         if form.is_valid():
-            ok, project = submit(form, services.create_project, organization=org,
-                                 acting_user=request.user, **form.cleaned_data)
+            ok, project = submit(
+                form,
+                services.create_project,
+                organization=org,
+                acting_user=request.user,
+                **form.cleaned_data,
+            )
             if ok:
                 messages.success(request, f"Project {project.name} created.")
                 return navigate(request, reverse("portal:project", args=[project.uuid]))
@@ -410,8 +450,12 @@ def org_projects(request: HtmxHttpRequest, org_id):
         .filter(organization=org)
         .annotate(assigned_count=Count("memberships", distinct=True))
     )
-    return render_page_or_fragment(request, "portal/org_projects.html", "project-form",
-                                   {**context, "projects": projects, "form": form})
+    return render_page_or_fragment(
+        request,
+        "portal/org_projects.html",
+        "project-form",
+        {**context, "projects": projects, "form": form},
+    )
 
 
 @login_required
@@ -424,13 +468,20 @@ def org_settings(request: HtmxHttpRequest, org_id):
     initial = {"name": org.name, "description": org.description, "website": org.website}
     form = forms.OrganizationForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        ok, _ = submit(form, services.update_organization, organization=org,
-                       acting_user=request.user, **form.cleaned_data)
+        ok, _ = submit(
+            form,
+            services.update_organization,
+            organization=org,
+            acting_user=request.user,
+            **form.cleaned_data,
+        )
         if ok:
             messages.success(request, "Organization settings saved.")
             return navigate(request, reverse("portal:org-settings", args=[org.uuid]))
     return render_page_or_fragment(
-        request, "portal/org_settings.html", "org-form",
+        request,
+        "portal/org_settings.html",
+        "org-form",
         {**context, "form": form, "project_count": org.projects.count()},
     )
 
@@ -455,8 +506,9 @@ def _team_context(request, org: Organization, *, invite_form=None) -> dict:
         .filter(organization=org)
         .select_related("user")
         .prefetch_related(
-            Prefetch("project_memberships",
-                     queryset=ProjectMembership.objects.select_related("project"))
+            Prefetch(
+                "project_memberships", queryset=ProjectMembership.objects.select_related("project")
+            )
         )
         .order_by("user__email")
     )
@@ -464,12 +516,17 @@ def _team_context(request, org: Organization, *, invite_form=None) -> dict:
     for member in members:
         member.assigned_ids = {pm.project_id for pm in member.project_memberships.all()}
     org_projects = list(org.projects.order_by("name", "pk"))
-    context.update(members=members, org_projects=org_projects, roles=Role.invitable_choices(),
-                   assigned_roles=sorted(ASSIGNED_ROLES))
+    context.update(
+        members=members,
+        org_projects=org_projects,
+        roles=Role.invitable_choices(),
+        assigned_roles=sorted(ASSIGNED_ROLES),
+    )
     if context["is_org_admin"]:
         context["invitations"] = (
             org.invitations.filter(status=Invitation.Status.PENDING)
-            .select_related("invited_by").prefetch_related("projects")
+            .select_related("invited_by")
+            .prefetch_related("projects")
         )
         context["invite_form"] = invite_form or forms.InviteForm(organization=org)
     return context
@@ -491,13 +548,22 @@ def org_invite(request: HtmxHttpRequest, org_id):
     forbid_unless(org_role(request.user, org) in ORG_ADMINS)
     form = forms.InviteForm(request.POST, organization=org)
     if form.is_valid():
-        ok, _ = submit(form, services.invite_member, organization=org, acting_user=request.user,
-                       **form.cleaned_data)
+        ok, _ = submit(
+            form,
+            services.invite_member,
+            organization=org,
+            acting_user=request.user,
+            **form.cleaned_data,
+        )
         if ok:
             messages.success(request, f"Invitation sent to {form.cleaned_data['invitee']}.")
             return navigate(request, reverse("portal:org-team", args=[org.uuid]))
-    return render_page_or_fragment(request, "portal/org_team.html", "invite-form",
-                                   _team_context(request, org, invite_form=form))
+    return render_page_or_fragment(
+        request,
+        "portal/org_team.html",
+        "invite-form",
+        _team_context(request, org, invite_form=form),
+    )
 
 
 def _org_member(request, org_id, member_id) -> tuple[Organization, Member]:
@@ -517,10 +583,17 @@ def member_update(request: HtmxHttpRequest, org_id, member_id):
     forbid_unless(org_role(request.user, org) in ORG_ADMINS)
     form = forms.MemberForm(request.POST, organization=org)
     if form.is_valid():
-        ok, _ = submit(form, services.update_member, member=member, acting_user=request.user,
-                       **form.cleaned_data)
+        ok, _ = submit(
+            form,
+            services.update_member,
+            member=member,
+            acting_user=request.user,
+            **form.cleaned_data,
+        )
         if ok:
-            messages.success(request, f"{member.user.full_name} is now {member.get_role_display()}.")
+            messages.success(
+                request, f"{member.user.full_name} is now {member.get_role_display()}."
+            )
     # The row's form lives inside the team list, so its errors are shown as messages there.
     for errors in form.errors.values():
         for error in errors:
@@ -558,8 +631,9 @@ def _org_invitation(request, org_id, invitation_id) -> tuple[Organization, Invit
 def invitation_resend(request: HtmxHttpRequest, org_id, invitation_id):
     """Send a fresh link; the old one stops working (owner or admin)."""
     org, invitation = _org_invitation(request, org_id, invitation_id)
-    if perform(request, services.resend_invitation, invitation=invitation,
-               acting_user=request.user):
+    if perform(
+        request, services.resend_invitation, invitation=invitation, acting_user=request.user
+    ):
         messages.success(request, f"Invitation resent to {invitation.invitee}.")
     return navigate(request, reverse("portal:org-team", args=[org.uuid]))
 
@@ -569,16 +643,18 @@ def invitation_resend(request: HtmxHttpRequest, org_id, invitation_id):
 def invitation_revoke(request: HtmxHttpRequest, org_id, invitation_id):
     """Withdraw a pending invitation (owner or admin)."""
     org, invitation = _org_invitation(request, org_id, invitation_id)
-    if perform(request, services.revoke_invitation, invitation=invitation,
-               acting_user=request.user):
+    if perform(
+        request, services.revoke_invitation, invitation=invitation, acting_user=request.user
+    ):
         messages.success(request, f"Invitation to {invitation.invitee} revoked.")
     return navigate(request, reverse("portal:org-team", args=[org.uuid]))
 
 
 def _timeline(request, events, context: dict) -> HttpResponse:
     page = _page(request, events.select_related("modified_by").order_by("-created_at", "-pk"))
-    return render_page_or_fragment(request, "portal/timeline.html", "timeline",
-                                   {**context, "page": page})
+    return render_page_or_fragment(
+        request, "portal/timeline.html", "timeline", {**context, "page": page}
+    )
 
 
 @login_required
@@ -604,18 +680,26 @@ def project_overview(request, project_id):
     people = (
         Member.objects.filter(organization=project.organization)
         .filter(Q(role__in=ORG_ADMINS) | Q(project_memberships__project=project))
-        .values("pk").distinct().count()
+        .values("pk")
+        .distinct()
+        .count()
     )
     events = (
-        Event.objects.for_user(request.user).filter(project=project)
-        .select_related("modified_by").order_by("-created_at", "-pk")[:5]
+        Event.objects.for_user(request.user)
+        .filter(project=project)
+        .select_related("modified_by")
+        .order_by("-created_at", "-pk")[:5]
     )
-    return render(request, "portal/project_overview.html", {
-        **context,
-        "people_count": people,
-        "ssh_key_count": SSHKey.objects.for_user(request.user).filter(project=project).count(),
-        "events": events,
-    })
+    return render(
+        request,
+        "portal/project_overview.html",
+        {
+            **context,
+            "people_count": people,
+            "ssh_key_count": SSHKey.objects.for_user(request.user).filter(project=project).count(),
+            "events": events,
+        },
+    )
 
 
 @login_required
@@ -628,13 +712,19 @@ def project_settings(request: HtmxHttpRequest, project_id):
     if request.method == "POST":
         forbid_unless(context["can_administer"])
         if form.is_valid():
-            ok, _ = submit(form, services.update_project, project=project,
-                           acting_user=request.user, **form.cleaned_data)
+            ok, _ = submit(
+                form,
+                services.update_project,
+                project=project,
+                acting_user=request.user,
+                **form.cleaned_data,
+            )
             if ok:
                 messages.success(request, "Project settings saved.")
                 return navigate(request, reverse("portal:project-settings", args=[project.uuid]))
-    return render_page_or_fragment(request, "portal/project_settings.html", "project-form",
-                                   {**context, "form": form})
+    return render_page_or_fragment(
+        request, "portal/project_settings.html", "project-form", {**context, "form": form}
+    )
 
 
 @login_required
@@ -659,14 +749,20 @@ def project_members(request, project_id):
     admins = (
         Member.objects.for_user(request.user)
         .filter(organization=project.organization, role__in=ORG_ADMINS)
-        .select_related("user").order_by("user__email")
+        .select_related("user")
+        .order_by("user__email")
     )
     memberships = (
-        ProjectMembership.objects.for_user(request.user).filter(project=project)
-        .select_related("member__user").order_by("member__user__email")
+        ProjectMembership.objects.for_user(request.user)
+        .filter(project=project)
+        .select_related("member__user")
+        .order_by("member__user__email")
     )
-    return render(request, "portal/project_members.html",
-                  {**context, "admins": admins, "memberships": memberships})
+    return render(
+        request,
+        "portal/project_members.html",
+        {**context, "admins": admins, "memberships": memberships},
+    )
 
 
 @login_required
@@ -675,14 +771,16 @@ def project_membership_remove(request: HtmxHttpRequest, project_id, membership_i
     """Take someone off the project (owner or admin), or leave it yourself."""
     project = _project(request, project_id)
     membership = get_object_or_404(
-        ProjectMembership.objects.for_user(request.user).filter(project=project)
+        ProjectMembership.objects.for_user(request.user)
+        .filter(project=project)
         .select_related("member__user"),
         uuid=membership_id,
     )
     leaving = membership.member.user_id == request.user.pk
     forbid_unless(leaving or org_role(request.user, project.organization) in ORG_ADMINS)
-    if perform(request, services.remove_project_membership, membership=membership,
-               acting_user=request.user):
+    if perform(
+        request, services.remove_project_membership, membership=membership, acting_user=request.user
+    ):
         if leaving:
             messages.success(request, f"You left project {project.name}.")
             return navigate(request, reverse("portal:home"))
@@ -702,26 +800,42 @@ def project_timeline(request: HtmxHttpRequest, project_id):
 # API keys (personal and per project)
 
 
-def _api_keys_page(request, *, project: Project | None, context: dict, form=None,
-                   created: tuple[ApiKey, str] | None = None) -> HttpResponse:
+def _api_keys_page(
+    request,
+    *,
+    project: Project | None,
+    context: dict,
+    form=None,
+    created: tuple[ApiKey, str] | None = None,
+) -> HttpResponse:
     keys = ApiKey.objects.for_user(request.user)
     keys = keys.filter(project=project) if project else keys.filter(project__isnull=True)
     new_key, secret = created or (None, "")
-    return render_page_or_fragment(request, "portal/api_keys.html", "api-keys", {
-        **context,
-        "keys": keys.select_related("user"),
-        "form": form or forms.ApiKeyForm(),
-        "new_key": new_key,
-        "secret": secret,
-    })
+    return render_page_or_fragment(
+        request,
+        "portal/api_keys.html",
+        "api-keys",
+        {
+            **context,
+            "keys": keys.select_related("user"),
+            "form": form or forms.ApiKeyForm(),
+            "new_key": new_key,
+            "secret": secret,
+        },
+    )
 
 
 def _api_keys(request, project: Project | None, context: dict) -> HttpResponse:
     form = forms.ApiKeyForm(request.POST or None)
     created = None
     if request.method == "POST" and form.is_valid():
-        ok, created = submit(form, services.create_api_key, acting_user=request.user,
-                             project=project, **form.cleaned_data)
+        ok, created = submit(
+            form,
+            services.create_api_key,
+            acting_user=request.user,
+            project=project,
+            **form.cleaned_data,
+        )
         if ok:
             # The secret is in this response only; a reload shows the masked key.
             form = None
@@ -778,21 +892,37 @@ def project_api_key_delete(request: HtmxHttpRequest, project_id, key_id):
 
 def _ssh_keys(request, project: Project | None, context: dict, may_add: bool) -> HttpResponse:
     form = forms.SSHKeyForm(request.POST or None)
-    back = (reverse("portal:project-ssh-keys", args=[project.uuid]) if project
-            else reverse("portal:ssh-keys"))
+    back = (
+        reverse("portal:project-ssh-keys", args=[project.uuid])
+        if project
+        else reverse("portal:ssh-keys")
+    )
     if request.method == "POST":
         forbid_unless(may_add)
         if form.is_valid():
-            ok, key = submit(form, services.create_ssh_key, acting_user=request.user,
-                             project=project, **form.cleaned_data)
+            ok, key = submit(
+                form,
+                services.create_ssh_key,
+                acting_user=request.user,
+                project=project,
+                **form.cleaned_data,
+            )
             if ok:
                 messages.success(request, f"SSH key {key.label} added.")
                 return navigate(request, back)
     keys = SSHKey.objects.for_user(request.user)
     keys = keys.filter(project=project) if project else keys.filter(user=request.user)
-    return render_page_or_fragment(request, "portal/ssh_keys.html", "ssh-key-form", {
-        **context, "keys": keys, "form": form, "may_add": may_add,
-    })
+    return render_page_or_fragment(
+        request,
+        "portal/ssh_keys.html",
+        "ssh-key-form",
+        {
+            **context,
+            "keys": keys,
+            "form": form,
+            "may_add": may_add,
+        },
+    )
 
 
 @login_required
@@ -833,16 +963,26 @@ def _ssh_key_for_change(request, key_id) -> tuple[SSHKey, dict, str]:
 def ssh_key_edit(request: HtmxHttpRequest, key_id):
     """Relabel or re-tag a key."""
     key, context, back = _ssh_key_for_change(request, key_id)
-    form = forms.SSHKeyEditForm(request.POST or None,
-                                initial={"label": key.label, "tags": key.tags})
+    form = forms.SSHKeyEditForm(
+        request.POST or None, initial={"label": key.label, "tags": key.tags}
+    )
     if request.method == "POST" and form.is_valid():
-        ok, _ = submit(form, services.update_ssh_key, ssh_key=key, acting_user=request.user,
-                       **form.cleaned_data)
+        ok, _ = submit(
+            form,
+            services.update_ssh_key,
+            ssh_key=key,
+            acting_user=request.user,
+            **form.cleaned_data,
+        )
         if ok:
             messages.success(request, f"SSH key {key.label} saved.")
             return navigate(request, back)
-    return render_page_or_fragment(request, "portal/ssh_key_edit.html", "ssh-key-form",
-                                   {**context, "key": key, "form": form, "back": back})
+    return render_page_or_fragment(
+        request,
+        "portal/ssh_key_edit.html",
+        "ssh-key-form",
+        {**context, "key": key, "form": form, "back": back},
+    )
 
 
 @login_required

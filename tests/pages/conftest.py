@@ -17,14 +17,19 @@ def _fresh_cache():
 
 @pytest.fixture
 def web_ssh_key(web, alice):
-    return services.create_ssh_key(acting_user=alice, project=web, label="deploy",
-                                   key=factories.new_ssh_public_key("deploy@ci"))
+    return services.create_ssh_key(
+        acting_user=alice,
+        project=web,
+        label="deploy",
+        key=factories.new_ssh_public_key("deploy@ci"),
+    )
 
 
 @pytest.fixture
 def alice_ssh_key(alice):
-    return services.create_ssh_key(acting_user=alice, label="laptop",
-                                   key=factories.new_ssh_public_key("alice@laptop"))
+    return services.create_ssh_key(
+        acting_user=alice, label="laptop", key=factories.new_ssh_public_key("alice@laptop")
+    )
 
 
 @pytest.fixture
@@ -43,7 +48,10 @@ def alice_api_key(alice):
 def invitation(acme, web, alice):
     """A pending invitation for dora, with its link secret."""
     invitation, token = services.invite_member(
-        organization=acme, invitee="dora@example.com", role="collaborator", projects=[web],
+        organization=acme,
+        invitee="dora@example.com",
+        role="collaborator",
+        projects=[web],
         acting_user=alice,
     )
     invitation.token = token

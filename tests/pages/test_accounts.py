@@ -104,11 +104,14 @@ def test_failures_below_the_limit_do_not_block(client, alice, settings):
 
 def test_password_change_keeps_the_session_and_is_audited(client, alice):
     client.force_login(alice)
-    response = client.post(reverse("portal:password-change"), {
-        "old_password": factories.PASSWORD,
-        "new_password1": "granite-lantern-mosaic",
-        "new_password2": "granite-lantern-mosaic",
-    })
+    response = client.post(
+        reverse("portal:password-change"),
+        {
+            "old_password": factories.PASSWORD,
+            "new_password1": "granite-lantern-mosaic",
+            "new_password2": "granite-lantern-mosaic",
+        },
+    )
     assert response.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password("granite-lantern-mosaic")
@@ -118,10 +121,14 @@ def test_password_change_keeps_the_session_and_is_audited(client, alice):
 
 def test_password_change_with_a_wrong_old_password_is_refused(client, alice):
     client.force_login(alice)
-    response = client.post(reverse("portal:password-change"), {
-        "old_password": "wrong", "new_password1": "granite-lantern-mosaic",
-        "new_password2": "granite-lantern-mosaic",
-    })
+    response = client.post(
+        reverse("portal:password-change"),
+        {
+            "old_password": "wrong",
+            "new_password1": "granite-lantern-mosaic",
+            "new_password2": "granite-lantern-mosaic",
+        },
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["old_password"]
 
@@ -132,9 +139,13 @@ def test_password_reset_by_email_sets_a_new_password(client, alice):
     link = re.search(r"http://testserver(/password/reset/\S+/)", mail.outbox[0].body).group(1)
     form_page = client.get(link, follow=True)
     assert form_page.context["validlink"]
-    response = client.post(form_page.redirect_chain[-1][0], {
-        "new_password1": "quartz-meadow-violin", "new_password2": "quartz-meadow-violin",
-    })
+    response = client.post(
+        form_page.redirect_chain[-1][0],
+        {
+            "new_password1": "quartz-meadow-violin",
+            "new_password2": "quartz-meadow-violin",
+        },
+    )
     assert response["Location"] == reverse("portal:password-reset-complete")
     alice.refresh_from_db()
     assert alice.check_password("quartz-meadow-violin")
@@ -143,9 +154,14 @@ def test_password_reset_by_email_sets_a_new_password(client, alice):
 
 def test_profile_update_saves_name_and_time_zone(client, alice):
     client.force_login(alice)
-    response = client.post(reverse("portal:profile"), {
-        "first_name": "Alicia", "last_name": "Liddell", "timezone_name": "Europe/Amsterdam",
-    })
+    response = client.post(
+        reverse("portal:profile"),
+        {
+            "first_name": "Alicia",
+            "last_name": "Liddell",
+            "timezone_name": "Europe/Amsterdam",
+        },
+    )
     assert response.status_code == 302
     alice.refresh_from_db()
     assert (alice.full_name, alice.timezone) == ("Alicia Liddell", "Europe/Amsterdam")
@@ -153,7 +169,9 @@ def test_profile_update_saves_name_and_time_zone(client, alice):
 
 def test_profile_refuses_an_unknown_time_zone(client, alice):
     client.force_login(alice)
-    response = client.post(reverse("portal:profile"), {"first_name": "A", "timezone_name": "Mars/Base"})
+    response = client.post(
+        reverse("portal:profile"), {"first_name": "A", "timezone_name": "Mars/Base"}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["timezone_name"]
 

@@ -22,8 +22,9 @@ def test_api_key_secret_is_shown_once_then_masked(client, alice):
 
 def test_api_key_created_over_htmx_returns_the_keys_fragment_with_the_secret(client, alice):
     client.force_login(alice)
-    response = client.post(reverse("portal:api-keys"), {"description": "ci"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("portal:api-keys"), {"description": "ci"}, headers={"HX-Request": "true"}
+    )
     assert b"<html" not in response.content
     assert b'id="api-keys"' in response.content
     assert response.context["secret"].encode() in response.content
@@ -60,14 +61,17 @@ def test_ssh_key_added_with_fingerprints_and_tags(client, alice):
     assert key.label == "alice@laptop"
     assert key.tags == ["work", "home"]
     page = client.get(reverse("portal:ssh-keys")).content.decode()
-    assert key.fingerprint_sha256 in page and key.fingerprint in page
+    assert key.fingerprint_sha256 in page
+    assert key.fingerprint in page
 
 
 def test_ssh_key_garbage_shows_the_error_by_the_field_and_keeps_the_input(client, alice):
     client.force_login(alice)
-    response = client.post(reverse("portal:ssh-keys"),
-                           {"label": "mine", "key": "ssh-rsa not-a-key", "tags": "a"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("portal:ssh-keys"),
+        {"label": "mine", "key": "ssh-rsa not-a-key", "tags": "a"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200
     assert b"<html" not in response.content
     form = response.context["form"]
@@ -86,8 +90,10 @@ def test_duplicate_ssh_key_is_a_form_error(client, alice, alice_ssh_key):
 
 def test_ssh_key_edit_label_and_tags(client, alice, alice_ssh_key):
     client.force_login(alice)
-    response = client.post(reverse("portal:ssh-key-edit", args=[alice_ssh_key.uuid]),
-                           {"label": "desk", "tags": "office"})
+    response = client.post(
+        reverse("portal:ssh-key-edit", args=[alice_ssh_key.uuid]),
+        {"label": "desk", "tags": "office"},
+    )
     assert response["Location"] == reverse("portal:ssh-keys")
     alice_ssh_key.refresh_from_db()
     assert (alice_ssh_key.label, alice_ssh_key.tags) == ("desk", ["office"])
@@ -95,8 +101,9 @@ def test_ssh_key_edit_label_and_tags(client, alice, alice_ssh_key):
 
 def test_project_ssh_key_edit_returns_to_the_project(client, carol, web, web_ssh_key):
     client.force_login(carol)
-    response = client.post(reverse("portal:ssh-key-edit", args=[web_ssh_key.uuid]),
-                           {"label": "deploy-2", "tags": ""})
+    response = client.post(
+        reverse("portal:ssh-key-edit", args=[web_ssh_key.uuid]), {"label": "deploy-2", "tags": ""}
+    )
     assert response["Location"] == reverse("portal:project-ssh-keys", args=[web.uuid])
 
 
@@ -106,8 +113,11 @@ def test_ssh_key_delete(client, alice, alice_ssh_key):
     assert not SSHKey.objects.filter(pk=alice_ssh_key.pk).exists()
 
 
-def test_limited_collaborator_sees_project_keys_without_edit_buttons(client, lena, web, web_ssh_key):
+def test_limited_collaborator_sees_project_keys_without_edit_buttons(
+    client, lena, web, web_ssh_key
+):
     client.force_login(lena)
     page = client.get(reverse("portal:project-ssh-keys", args=[web.uuid]))
     assert b"deploy" in page.content
-    assert b"Add a key" not in page.content and b"Delete" not in page.content
+    assert b"Add a key" not in page.content
+    assert b"Delete" not in page.content

@@ -22,7 +22,9 @@ def test_switcher_remembers_the_last_organization_on_account_pages(client, carol
 
 def test_create_organization_makes_the_creator_owner(client, charlie):
     client.force_login(charlie)
-    response = client.post(reverse("portal:org-create"), {"name": "Globex", "website": "globex.test"})
+    response = client.post(
+        reverse("portal:org-create"), {"name": "Globex", "website": "globex.test"}
+    )
     org = Organization.objects.get(name="Globex")
     assert response["Location"] == reverse("portal:org-projects", args=[org.uuid])
     assert org.members.get().user == charlie
@@ -31,8 +33,10 @@ def test_create_organization_makes_the_creator_owner(client, charlie):
 
 def test_org_settings_save(client, adam, acme):
     client.force_login(adam)
-    client.post(reverse("portal:org-settings", args=[acme.uuid]),
-                {"name": "Acme Corp", "description": "Rockets", "website": ""})
+    client.post(
+        reverse("portal:org-settings", args=[acme.uuid]),
+        {"name": "Acme Corp", "description": "Rockets", "website": ""},
+    )
     acme.refresh_from_db()
     assert (acme.name, acme.description) == ("Acme Corp", "Rockets")
 
@@ -69,8 +73,11 @@ def test_admin_creates_a_project(client, adam, acme):
 
 def test_project_create_over_htmx_redirects_with_hx_redirect(client, alice, acme):
     client.force_login(alice)
-    response = client.post(reverse("portal:org-projects", args=[acme.uuid]), {"name": "data"},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("portal:org-projects", args=[acme.uuid]),
+        {"name": "data"},
+        headers={"HX-Request": "true"},
+    )
     project = Project.objects.get(organization=acme, name="data")
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("portal:project", args=[project.uuid])
@@ -94,7 +101,8 @@ def test_project_settings_are_read_only_for_collaborators(client, carol, web):
     client.force_login(carol)
     page = client.get(reverse("portal:project-settings", args=[web.uuid]))
     assert page.status_code == 200
-    assert b"Rename" not in page.content and b"Delete project" not in page.content
+    assert b"Rename" not in page.content
+    assert b"Delete project" not in page.content
 
 
 def test_empty_project_delete_asks_for_confirmation_and_deletes(client, alice, acme, ops):

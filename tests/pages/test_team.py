@@ -66,7 +66,8 @@ def test_existing_user_accepts_by_link(
     link = _link_from(mail.outbox[0])
     client.force_login(dora)
     page = client.get(link)
-    assert b"Acme" in page.content and b"Collaborator" in page.content
+    assert b"Acme" in page.content
+    assert b"Collaborator" in page.content
     response = client.post(link, {"answer": "accept"})
     assert response["Location"] == reverse("portal:org-projects", args=[acme.uuid])
     member = Member.objects.get(organization=acme, user=dora)
@@ -75,7 +76,9 @@ def test_existing_user_accepts_by_link(
 
 
 def test_link_page_offers_log_in_and_sign_up_when_logged_out(client, invitation):
-    page = client.get(reverse("portal:invitation-respond", args=[invitation.uuid, invitation.token]))
+    page = client.get(
+        reverse("portal:invitation-respond", args=[invitation.uuid, invitation.token])
+    )
     assert page.status_code == 200
     assert b"Log in" in page.content
     assert f"invitation={invitation.uuid}".encode() in page.content
@@ -98,10 +101,16 @@ def test_sign_up_from_the_invitation_link_joins_the_organization(client, invitat
     url = f"{reverse('portal:signup')}?invitation={invitation.uuid}&token={invitation.token}"
     form = client.get(url)
     assert form.context["form"].initial["email"] == "dora@example.com"
-    response = client.post(url, {
-        "email": "dora@example.com", "first_name": "Dora", "last_name": "",
-        "password1": "lichen-saddle-comet", "password2": "lichen-saddle-comet",
-    })
+    response = client.post(
+        url,
+        {
+            "email": "dora@example.com",
+            "first_name": "Dora",
+            "last_name": "",
+            "password1": "lichen-saddle-comet",
+            "password2": "lichen-saddle-comet",
+        },
+    )
     assert response["Location"] == reverse("portal:org-projects", args=[acme.uuid])
     dora = User.objects.get(email="dora@example.com")
     assert Member.objects.get(organization=acme, user=dora).project_memberships.get().project == web
@@ -145,15 +154,18 @@ def test_resend_sends_a_fresh_link_and_the_old_one_stops_working(
     invitation.refresh_from_db()
     assert invitation.sent_count == 2
     assert _link_from(mail.outbox[-1]) != reverse(
-        "portal:invitation-respond", args=[invitation.uuid, invitation.token])
+        "portal:invitation-respond", args=[invitation.uuid, invitation.token]
+    )
     old = reverse("portal:invitation-respond", args=[invitation.uuid, invitation.token])
     assert client.get(old).status_code == 404
 
 
 def test_revoke_closes_the_invitation(client, alice, acme, invitation):
     client.force_login(alice)
-    response = client.post(reverse("portal:invitation-revoke", args=[acme.uuid, invitation.uuid]),
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        reverse("portal:invitation-revoke", args=[acme.uuid, invitation.uuid]),
+        headers={"HX-Request": "true"},
+    )
     assert response["HX-Redirect"] == reverse("portal:org-team", args=[acme.uuid])
     invitation.refresh_from_db()
     assert invitation.status == "revoked"
@@ -162,8 +174,10 @@ def test_revoke_closes_the_invitation(client, alice, acme, invitation):
 def test_admin_changes_a_members_role_and_projects(client, adam, acme, carol, web, ops):
     client.force_login(adam)
     member = Member.objects.get(organization=acme, user=carol)
-    client.post(reverse("portal:member-update", args=[acme.uuid, member.uuid]),
-                {"role": "limited_collaborator", "projects": [str(ops.uuid)]})
+    client.post(
+        reverse("portal:member-update", args=[acme.uuid, member.uuid]),
+        {"role": "limited_collaborator", "projects": [str(ops.uuid)]},
+    )
     member.refresh_from_db()
     assert member.role == Role.LIMITED_COLLABORATOR
     assert [pm.project for pm in member.project_memberships.all()] == [ops]
@@ -172,8 +186,11 @@ def test_admin_changes_a_members_role_and_projects(client, adam, acme, carol, we
 def test_changing_the_owners_role_is_refused_with_a_message(client, adam, acme, alice):
     client.force_login(adam)
     owner = Member.objects.get(organization=acme, user=alice)
-    response = client.post(reverse("portal:member-update", args=[acme.uuid, owner.uuid]),
-                           {"role": "admin"}, follow=True)
+    response = client.post(
+        reverse("portal:member-update", args=[acme.uuid, owner.uuid]),
+        {"role": "admin"},
+        follow=True,
+    )
     assert b"cannot be changed" in response.content
     owner.refresh_from_db()
     assert owner.role == Role.OWNER
@@ -202,4 +219,3 @@ def test_team_page_hides_management_from_collaborators(client, carol, acme, alic
     assert b"Invite someone" not in page.content
     assert b"Change role" not in page.content
     assert b"Leave organization" in page.content
-
