@@ -10,6 +10,7 @@ from pyghmi.ipmi import fru
 from pyghmi.ipmi.command import Command
 from pyghmi.ipmi.private import constants, util
 
+from inventory.bmc import pyghmi_io
 from inventory.bmc.base import (
     BmcAuthError,
     BmcDriver,
@@ -26,6 +27,8 @@ from inventory.bmc.base import (
 )
 
 DEFAULT_PORT = 623
+
+pyghmi_io.install()
 
 # Chassis control directives (IPMI 2.0 §28.3).
 _POWER_DOWN, _POWER_UP, _HARD_RESET, _SOFT_SHUTDOWN = 0x0, 0x1, 0x3, 0x5
@@ -57,6 +60,13 @@ _TRANSIENT_MARKERS = (
 
 def parse_address(address: str) -> tuple[str, int]:
     """Split "host", "host:port", "[v6]" or "[v6]:port" into host and port."""
+    try:
+        return _split_address(address)
+    except ValueError:
+        raise ValueError(f"bad IPMI address {address!r}: expected host[:port]") from None
+
+
+def _split_address(address: str) -> tuple[str, int]:
     host, port = address.strip(), DEFAULT_PORT
     if host.startswith("["):
         end = host.find("]")

@@ -13,7 +13,8 @@ pyghmi 1.6.19's server side needs patches before pyghmi's own client can talk to
    `ServerSession.sessionless_data`, which does not exist; the AttributeError kills the shared
    event loop (every BMC of the process). We forward it to the BMC, and the loop survives
    any single failing iteration.
-3. (Ours, for fast failures) an unknown user name gets RAKP2 status 0x0d "Unauthorized name"
+3. A lost-wakeup race in its I/O wait stalls answers by 0.5-1 s (see `inventory.bmc.pyghmi_io`).
+4. (Ours, for fast failures) an unknown user name gets RAKP2 status 0x0d "Unauthorized name"
    instead of silence, which made clients retry for 14 s.
 
 Run it as a process:
@@ -47,6 +48,7 @@ import pyghmi.ipmi.private.serversession as serversession
 import pyghmi.ipmi.private.session as ipmisession
 from pyghmi.ipmi import bmc
 
+from inventory.bmc import pyghmi_io
 from inventory.bmc.emulators import announce_ready, require_loopback
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ def patch_pyghmi_server() -> None:
     session_cls.create_open_session_response = create_open_session_response
     session_cls._got_rakp1 = got_rakp1
     session_cls.sessionless_data = sessionless_data
+    pyghmi_io.install()
     _patched = True
 
 

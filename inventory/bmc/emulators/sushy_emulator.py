@@ -18,6 +18,7 @@ The config is JSON:
       "power_delay": [0, 0],             # seconds (min, max), or one number; 0 = next read
       "users": {"admin": "secret"},      # optional: HTTP Basic auth
       "tls_cert": "cert.pem", "tls_key": "key.pem",   # optional: HTTPS
+      "disable_power_off": false,        # optional: refuse power-off with 400, like some BMCs
       "systems": [{"uuid": "...", "name": "node1", "power_state": "Off",
                    "nics": [{"mac": "52:54:00:00:00:01"}],
                    "serial_number": "SN1", "manufacturer": "Acme", "model": "R1",
@@ -266,6 +267,7 @@ def build_app(config: dict[str, Any]):
         "SUSHY_EMULATOR_STATE_DIR": str(state_dir),
         "SUSHY_EMULATOR_FAKE_SYSTEMS": systems,
         _DELAY_KEY: _parse_delay(config.get("power_delay")),
+        "SUSHY_EMULATOR_DISABLE_POWER_OFF": bool(config.get("disable_power_off")),
     }
     if config.get("users"):
         auth_file = state_dir / "htpasswd"
