@@ -130,7 +130,7 @@ class RedfishDriver(BmcDriver):
             )
             self._auth = sushy_auth.SessionOrBasicAuth(username=ep.username, password=ep.password)
             try:
-                self._root = sushy.Sushy(url, auth=self._auth, connector=self._conn)
+                self._root = sushy.Sushy(url, auth=self._auth, connector=self._conn, verify=verify)
             except (sushy_exc.SushyError, requests.RequestException) as error:
                 self.close()
                 self._fail(error)
@@ -141,7 +141,8 @@ class RedfishDriver(BmcDriver):
         if wanted:
             if wanted.startswith("/"):
                 return wanted
-            return f"{root._systems_path.rstrip('/')}/{wanted}"
+            collection = root.get_system_collection()
+            return f"{collection.path.rstrip('/')}/{wanted}"
         members = sorted(root.get_system_collection().members_identities)
         if len(members) == 1:
             return members[0]
