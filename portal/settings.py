@@ -243,5 +243,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # sushy logs every session-auth fallback and retry at WARNING/ERROR; the Redfish driver
+        # turns real failures into BmcErrors with the BMC's answer, so its chatter is noise.
+        "sushy": {"level": "CRITICAL"},
+    },
 }

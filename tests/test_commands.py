@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from inventory.models import Facility, IPBlock, Metro, OperatingSystem, Plan
 from portal.models import ApiKey, Member, Organization, Project, User
 from portal.tokens import split_lookup
 
@@ -29,8 +30,15 @@ def test_create_user_refuses_an_existing_address(alice):
 
 
 def test_create_api_key_prints_only_a_working_token(alice, web):
-    token = run("create_api_key", "alice@example.com", "--project", str(web.uuid), "--read-only",
-                "--description", "ci")
+    token = run(
+        "create_api_key",
+        "alice@example.com",
+        "--project",
+        str(web.uuid),
+        "--read-only",
+        "--description",
+        "ci",
+    )
     assert "\n" not in token
     key = ApiKey.objects.get(lookup=split_lookup(token))
     assert (key.project, key.read_only, key.description) == (web, True, "ci")
@@ -42,12 +50,25 @@ def test_create_api_key_refuses_a_project_the_user_cannot_see(alice, charlie, we
 
 
 def test_seed_demo_is_idempotent(db):
+    def counts():
+        models = (
+            User,
+            Organization,
+            Project,
+            Member,
+            Metro,
+            Facility,
+            Plan,
+            OperatingSystem,
+            IPBlock,
+        )
+        return [m.objects.count() for m in models]
+
     run("seed_demo")
-    counts = (User.objects.count(), Organization.objects.count(), Project.objects.count(),
-              Member.objects.count())
+    first = counts()
     run("seed_demo")
-    assert counts == (User.objects.count(), Organization.objects.count(),
-                      Project.objects.count(), Member.objects.count())
+    assert counts() == first
+    assert first[4:] == [3, 3, 3, 7, 9]
     demo = User.objects.get(email="demo@ironyard.local")
     assert demo.check_password("ironyard-demo")
     assert Project.objects.for_user(demo).filter(organization__name="Acme Robotics").count() == 2

@@ -1,8 +1,13 @@
-"""`manage.py seed_demo`: the demo login and a small team, safe to run again and again."""
+"""`manage.py seed_demo`: the demo login, a small team and the demo datacenter's catalogue.
+
+Safe to run again and again. The demo's servers are enrolled through their BMCs by the
+`demo_bmc` process that `make run` starts (see inventory.demo).
+"""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from inventory import demo as inventory_demo
 from portal import audit, services
 from portal.models import Member, Organization, User
 from portal.roles import Role
@@ -15,7 +20,7 @@ TEAMMATE_EMAIL = "sam@ironyard.local"
 
 
 class Command(BaseCommand):
-    help = "Load the demo user, organization and projects (idempotent)."
+    help = "Load the demo user, organization, projects and catalogue (idempotent)."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -37,6 +42,7 @@ class Command(BaseCommand):
                 services.update_member(
                     member=team.members.get(user=sam), acting_user=demo, projects=projects[:1]
                 )
+            inventory_demo.seed_catalogue()
         finally:
             audit.reset_context(token)
         self.stdout.write(f"Demo data ready: log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
@@ -45,7 +51,10 @@ class Command(BaseCommand):
         user = User.objects.filter(email=email).first()
         if user is None:
             user = services.create_user(
-                email=email, password=DEMO_PASSWORD, first_name=first, last_name=last,
+                email=email,
+                password=DEMO_PASSWORD,
+                first_name=first,
+                last_name=last,
                 is_staff=staff,
             )
         return user
