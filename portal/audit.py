@@ -22,7 +22,8 @@ class AuditContext:
 
 
 _context: contextvars.ContextVar[AuditContext] = contextvars.ContextVar(
-    "ironyard_audit", default=AuditContext()
+    "ironyard_audit",
+    default=AuditContext(),  # noqa: B039 (a frozen dataclass: immutable)
 )
 
 
@@ -64,7 +65,7 @@ def record(
     user=None,
     objects: Iterable = (),
 ):
-    """Write one Event. `text` may use {actor}; body keeps the placeholder, interpolated fills it."""
+    """Write one Event. `text` may say {actor}: body keeps it, interpolated names the actor."""
     from .models import Event, EventRelation
 
     ctx = current()

@@ -8,29 +8,37 @@ from django.core import checks
 def check_secrets(app_configs, **kwargs):
     errors = []
     if settings.SECRET_KEY == settings.DEMO_SECRET_KEY:
-        errors.append(checks.Error(
-            "SECRET_KEY is the public demo key.",
-            hint="Set the SECRET_KEY environment variable to a long random value.",
-            id="ironyard.E001",
-        ))
+        errors.append(
+            checks.Error(
+                "SECRET_KEY is the public demo key.",
+                hint="Set the SECRET_KEY environment variable to a long random value.",
+                id="ironyard.E001",
+            )
+        )
     if not settings.SECRETS_ENCRYPTION_KEYS:
-        errors.append(checks.Error(
-            "SECRETS_ENCRYPTION_KEY is not set; secrets at rest would use a key derived from "
-            "SECRET_KEY.",
-            hint="Generate one with `python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'`.",
-            id="ironyard.E002",
-        ))
+        errors.append(
+            checks.Error(
+                "SECRETS_ENCRYPTION_KEY is not set; secrets at rest would use a key derived from "
+                "SECRET_KEY.",
+                hint="Generate one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`.",
+                id="ironyard.E002",
+            )
+        )
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        errors.append(checks.Warning(
-            "The database is SQLite; production deployments should use PostgreSQL "
-            "(DATABASE_URL).",
-            id="ironyard.W001",
-        ))
+        errors.append(
+            checks.Warning(
+                "The database is SQLite; production deployments should use PostgreSQL "
+                "(DATABASE_URL).",
+                id="ironyard.W001",
+            )
+        )
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        errors.append(checks.Warning(
-            "Celery uses the embedded filesystem broker; set CELERY_BROKER_URL to RabbitMQ or "
-            "Redis for more than one machine.",
-            id="ironyard.W002",
-        ))
+        errors.append(
+            checks.Warning(
+                "Celery uses the embedded filesystem broker; set CELERY_BROKER_URL to RabbitMQ or "
+                "Redis for more than one machine.",
+                id="ironyard.W002",
+            )
+        )
     return errors

@@ -91,7 +91,8 @@ class InvitationQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.none()
         return self.filter(
-            Q(Exists(_member_rows(user, "organization", ORG_ADMINS))) | Q(invitee__iexact=user.email)
+            Q(Exists(_member_rows(user, "organization", ORG_ADMINS)))
+            | Q(invitee__iexact=user.email)
         )
 
     def addressed_to(self, user):
@@ -121,8 +122,7 @@ class SSHKeyQuerySet(models.QuerySet):
             return self.none()
         return self.filter(
             Q(user=user)
-            | Q(project__isnull=False)
-            & visible_project_q(user, "project", "project__organization")
+            | Q(project__isnull=False) & visible_project_q(user, "project", "project__organization")
         )
 
 
@@ -132,8 +132,7 @@ class EventQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.none()
         return self.filter(
-            Q(project__isnull=False)
-            & visible_project_q(user, "project", "project__organization")
+            Q(project__isnull=False) & visible_project_q(user, "project", "project__organization")
             | Q(project__isnull=True, organization__isnull=False)
             & Q(Exists(_member_rows(user, "organization", ORG_ADMINS)))
             | Q(user=user)

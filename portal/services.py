@@ -104,8 +104,12 @@ def create_user(
                 is_staff=is_staff,
             )
     except IntegrityError as exc:  # a concurrent sign-up with the same address won
-        raise Conflict("An account with this e-mail address already exists.", field="email") from exc
-    organization = Organization.objects.create(name=f"{user.full_name}'s organization", personal=True)
+        raise Conflict(
+            "An account with this e-mail address already exists.", field="email"
+        ) from exc
+    organization = Organization.objects.create(
+        name=f"{user.full_name}'s organization", personal=True
+    )
     Member.objects.create(organization=organization, user=user, role=Role.OWNER)
     project = Project.objects.create(organization=organization, name=DEFAULT_PROJECT_NAME)
     audit.record(
@@ -137,8 +141,13 @@ def update_profile(
     if timezone_name is not None:
         user.timezone = _validate_timezone(timezone_name)
     user.save(update_fields=["first_name", "last_name", "timezone", "updated_at"])
-    audit.record("user.updated", actor=acting_user, text="{actor} updated their profile",
-                 user=user, objects=[user])
+    audit.record(
+        "user.updated",
+        actor=acting_user,
+        text="{actor} updated their profile",
+        user=user,
+        objects=[user],
+    )
     return user
 
 
@@ -164,8 +173,13 @@ def default_project_for(user: User) -> Project | None:
 
 @transaction.atomic
 def create_organization(
-    *, name: str, acting_user: User, description: str = "", website: str = "",
-    twitter: str = "", customdata=None,
+    *,
+    name: str,
+    acting_user: User,
+    description: str = "",
+    website: str = "",
+    twitter: str = "",
+    customdata=None,
 ) -> Organization:
     """Create an organization owned by the acting user."""
     organization = Organization.objects.create(
@@ -176,42 +190,57 @@ def create_organization(
         customdata=_clean_customdata(customdata),
     )
     Member.objects.create(organization=organization, user=acting_user, role=Role.OWNER)
-    audit.record("organization.created", actor=acting_user,
-                 text=f"{{actor}} created organization {organization.name}",
-                 organization=organization)
+    audit.record(
+        "organization.created",
+        actor=acting_user,
+        text=f"{{actor}} created organization {organization.name}",
+        organization=organization,
+    )
     return organization
 
 
 @transaction.atomic
 def update_organization(*, organization: Organization, acting_user: User, **fields) -> Organization:
     """Edit an organization's settings (owner or admin)."""
-    require(can_administer_org(acting_user, organization),
-            "Only owners and admins can change organization settings.")
+    require(
+        can_administer_org(acting_user, organization),
+        "Only owners and admins can change organization settings.",
+    )
     if "name" in fields and fields["name"] is not None:
-        organization.name = _clean_name(fields["name"], field="name", what="Organization",
-                                        max_length=100)
+        organization.name = _clean_name(
+            fields["name"], field="name", what="Organization", max_length=100
+        )
     for field in ("description", "website", "twitter"):
         if fields.get(field) is not None:
             setattr(organization, field, fields[field])
     if fields.get("customdata") is not None:
         organization.customdata = _clean_customdata(fields["customdata"])
     organization.save()
-    audit.record("organization.updated", actor=acting_user,
-                 text=f"{{actor}} updated organization {organization.name}",
-                 organization=organization)
+    audit.record(
+        "organization.updated",
+        actor=acting_user,
+        text=f"{{actor}} updated organization {organization.name}",
+        organization=organization,
+    )
     return organization
 
 
 @transaction.atomic
 def delete_organization(*, organization: Organization, acting_user: User) -> None:
     """Delete an organization that has no projects left (owner only)."""
-    require(org_role(acting_user, organization) == Role.OWNER,
-            "Only the owner can delete an organization.")
+    require(
+        org_role(acting_user, organization) == Role.OWNER,
+        "Only the owner can delete an organization.",
+    )
     if organization.projects.exists():
         raise Conflict("Delete the organization's projects first.")
-    audit.record("organization.deleted", actor=acting_user,
-                 text=f"{{actor}} deleted organization {organization.name}",
-                 user=acting_user, objects=[organization])
+    audit.record(
+        "organization.deleted",
+        actor=acting_user,
+        text=f"{{actor}} deleted organization {organization.name}",
+        user=acting_user,
+        objects=[organization],
+    )
     organization.delete()
 
 
@@ -220,30 +249,47 @@ def delete_organization(*, organization: Organization, acting_user: User) -> Non
 
 @transaction.atomic
 def create_project(
-    *, organization: Organization, name: str, acting_user: User, customdata=None, tags=None,
+    *,
+    organization: Organization,
+    name: str,
+    acting_user: User,
+    customdata=None,
+    tags=None,
 ) -> Project:
     """Create a project in an organization (owner or admin)."""
-    require(can_administer_org(acting_user, organization),
-            "Only owners and admins can create projects.")
+    require(
+        can_administer_org(acting_user, organization), "Only owners and admins can create projects."
+    )
     project = Project.objects.create(
         organization=organization,
         name=_clean_name(name, field="name", what="Project", max_length=80),
         customdata=_clean_customdata(customdata),
         tags=_clean_tags(tags),
     )
-    audit.record("project.created", actor=acting_user,
-                 text=f"{{actor}} created project {project.name}", project=project)
+    audit.record(
+        "project.created",
+        actor=acting_user,
+        text=f"{{actor}} created project {project.name}",
+        project=project,
+    )
     return project
 
 
 @transaction.atomic
 def update_project(
-    *, project: Project, acting_user: User, name: str | None = None, customdata=None,
-    tags=None, backend_transfer_enabled: bool | None = None,
+    *,
+    project: Project,
+    acting_user: User,
+    name: str | None = None,
+    customdata=None,
+    tags=None,
+    backend_transfer_enabled: bool | None = None,
 ) -> Project:
     """Rename or re-tag a project (owner or admin)."""
-    require(can_administer_project(acting_user, project),
-            "Only owners and admins can change project settings.")
+    require(
+        can_administer_project(acting_user, project),
+        "Only owners and admins can change project settings.",
+    )
     old_name = project.name
     if name is not None:
         project.name = _clean_name(name, field="name", what="Project", max_length=80)
@@ -254,8 +300,11 @@ def update_project(
     if backend_transfer_enabled is not None:
         project.backend_transfer_enabled = bool(backend_transfer_enabled)
     project.save()
-    text = (f"{{actor}} renamed project {old_name} to {project.name}" if project.name != old_name
-            else f"{{actor}} updated project {project.name}")
+    text = (
+        f"{{actor}} renamed project {old_name} to {project.name}"
+        if project.name != old_name
+        else f"{{actor}} updated project {project.name}"
+    )
     audit.record("project.updated", actor=acting_user, text=text, project=project)
     return project
 
@@ -263,16 +312,23 @@ def update_project(
 @transaction.atomic
 def delete_project(*, project: Project, acting_user: User) -> None:
     """Delete an empty project (owner or admin). Servers and IPs protect it from deletion."""
-    require(can_administer_project(acting_user, project),
-            "Only owners and admins can delete projects.")
-    audit.record("project.deleted", actor=acting_user,
-                 text=f"{{actor}} deleted project {project.name}",
-                 organization=project.organization, objects=[project])
+    require(
+        can_administer_project(acting_user, project), "Only owners and admins can delete projects."
+    )
+    audit.record(
+        "project.deleted",
+        actor=acting_user,
+        text=f"{{actor}} deleted project {project.name}",
+        organization=project.organization,
+        objects=[project],
+    )
     try:
         with transaction.atomic():
             project.delete()
     except ProtectedError as exc:
-        raise Conflict("This project still has servers or IP reservations; remove them first.") from exc
+        raise Conflict(
+            "This project still has servers or IP reservations; remove them first."
+        ) from exc
 
 
 # Members and project assignments
@@ -296,13 +352,17 @@ def _assign_projects(member: Member, projects: list[Project]) -> None:
 
 @transaction.atomic
 def update_member(
-    *, member: Member, acting_user: User, role: str | None = None,
+    *,
+    member: Member,
+    acting_user: User,
+    role: str | None = None,
     projects: Iterable[Project] | None = None,
 ) -> Member:
     """Change a member's role and, for collaborators, the projects they reach (owner/admin)."""
     organization = member.organization
-    require(can_administer_org(acting_user, organization),
-            "Only owners and admins can change members.")
+    require(
+        can_administer_org(acting_user, organization), "Only owners and admins can change members."
+    )
     if member.role == Role.OWNER and role is not None and role != Role.OWNER:
         raise Conflict("The owner's role cannot be changed.", field="role")
     if role is not None and role != member.role:
@@ -316,9 +376,13 @@ def update_member(
     else:
         # Owners, admins and billing members have no per-project assignments.
         member.project_memberships.all().delete()
-    audit.record("member.updated", actor=acting_user,
-                 text=f"{{actor}} set {member.user.full_name}'s role to {member.get_role_display()}",
-                 organization=organization, objects=[member.user])
+    audit.record(
+        "member.updated",
+        actor=acting_user,
+        text=f"{{actor}} set {member.user.full_name}'s role to {member.get_role_display()}",
+        organization=organization,
+        objects=[member.user],
+    )
     return member
 
 
@@ -327,14 +391,24 @@ def remove_member(*, member: Member, acting_user: User) -> None:
     """Remove someone from an organization (owner/admin), or leave it yourself."""
     organization = member.organization
     leaving = member.user_id == acting_user.pk
-    require(leaving or can_administer_org(acting_user, organization),
-            "Only owners and admins can remove members.")
+    require(
+        leaving or can_administer_org(acting_user, organization),
+        "Only owners and admins can remove members.",
+    )
     if member.role == Role.OWNER:
         raise Conflict("The owner cannot be removed from the organization.")
-    text = (f"{{actor}} left {organization.name}" if leaving
-            else f"{{actor}} removed {member.user.full_name} from {organization.name}")
-    audit.record("member.removed", actor=acting_user, text=text, organization=organization,
-                 objects=[member.user])
+    text = (
+        f"{{actor}} left {organization.name}"
+        if leaving
+        else f"{{actor}} removed {member.user.full_name} from {organization.name}"
+    )
+    audit.record(
+        "member.removed",
+        actor=acting_user,
+        text=text,
+        organization=organization,
+        objects=[member.user],
+    )
     member.delete()
 
 
@@ -344,8 +418,9 @@ def update_project_membership(
 ) -> ProjectMembership:
     """Switch an assigned member between collaborator and limited collaborator (owner/admin)."""
     if role not in ASSIGNED_ROLES:
-        raise ServiceError("A project membership role is collaborator or limited_collaborator.",
-                           field="role")
+        raise ServiceError(
+            "A project membership role is collaborator or limited_collaborator.", field="role"
+        )
     update_member(member=membership.member, acting_user=acting_user, role=role)
     membership.refresh_from_db()
     return membership
@@ -356,13 +431,19 @@ def remove_project_membership(*, membership: ProjectMembership, acting_user: Use
     """Take someone off a project (owner/admin), or leave the project yourself."""
     project = membership.project
     leaving = membership.member.user_id == acting_user.pk
-    require(leaving or can_administer_project(acting_user, project),
-            "Only owners and admins can remove people from a project.")
+    require(
+        leaving or can_administer_project(acting_user, project),
+        "Only owners and admins can remove people from a project.",
+    )
     user = membership.member.user
-    text = (f"{{actor}} left project {project.name}" if leaving
-            else f"{{actor}} removed {user.full_name} from project {project.name}")
-    audit.record("membership.removed", actor=acting_user, text=text, project=project,
-                 objects=[user])
+    text = (
+        f"{{actor}} left project {project.name}"
+        if leaving
+        else f"{{actor}} removed {user.full_name} from project {project.name}"
+    )
+    audit.record(
+        "membership.removed", actor=acting_user, text=text, project=project, objects=[user]
+    )
     membership.delete()
 
 
@@ -372,8 +453,12 @@ def remove_project_membership(*, membership: ProjectMembership, acting_user: Use
 def _send_invitation(invitation: Invitation, token: str) -> None:
     """E-mail the invitation link once the transaction has committed."""
     path = reverse("portal:invitation-respond", args=[invitation.uuid, token])
-    context = {"invitation": invitation, "url": f"{settings.SITE_URL}{path}",
-               "organization": invitation.organization, "inviter": invitation.invited_by}
+    context = {
+        "invitation": invitation,
+        "url": f"{settings.SITE_URL}{path}",
+        "organization": invitation.organization,
+        "inviter": invitation.invited_by,
+    }
     subject = f"You're invited to join {invitation.organization.name} on Ironyard"
     body = render_to_string("portal/email/invitation.txt", context)
 
@@ -389,12 +474,18 @@ def _send_invitation(invitation: Invitation, token: str) -> None:
 
 @transaction.atomic
 def invite_member(
-    *, organization: Organization, invitee: str, role: str, acting_user: User,
-    projects: Iterable[Project] = (), message: str = "",
+    *,
+    organization: Organization,
+    invitee: str,
+    role: str,
+    acting_user: User,
+    projects: Iterable[Project] = (),
+    message: str = "",
 ) -> tuple[Invitation, str]:
     """Invite an e-mail address to the organization; returns the invitation and its link secret."""
-    require(can_administer_org(acting_user, organization),
-            "Only owners and admins can invite members.")
+    require(
+        can_administer_org(acting_user, organization), "Only owners and admins can invite members."
+    )
     invitee = User.objects.normalize_email((invitee or "").strip()).lower()
     if not invitee or "@" not in invitee:
         raise ServiceError("Enter a valid e-mail address.", field="invitee")
@@ -407,8 +498,9 @@ def invite_member(
         raise Conflict(f"{invitee} is already a member of {organization.name}.", field="invitee")
     expire_invitations(organization=organization, invitee=invitee)
     if organization.invitations.filter(invitee__iexact=invitee, status="pending").exists():
-        raise Conflict(f"{invitee} already has an open invitation; resend it instead.",
-                       field="invitee")
+        raise Conflict(
+            f"{invitee} already has an open invitation; resend it instead.", field="invitee"
+        )
     token = tokens.random_secret()
     invitation = Invitation.objects.create(
         organization=organization,
@@ -421,9 +513,13 @@ def invite_member(
     )
     if role in ASSIGNED_ROLES:
         invitation.projects.set(projects)
-    audit.record("invitation.created", actor=acting_user,
-                 text=f"{{actor}} invited {invitee} as {invitation.get_role_display()}",
-                 organization=organization, objects=[invitation])
+    audit.record(
+        "invitation.created",
+        actor=acting_user,
+        text=f"{{actor}} invited {invitee} as {invitation.get_role_display()}",
+        organization=organization,
+        objects=[invitation],
+    )
     _send_invitation(invitation, token)
     return invitation, token
 
@@ -431,8 +527,10 @@ def invite_member(
 @transaction.atomic
 def resend_invitation(*, invitation: Invitation, acting_user: User) -> str:
     """Send a fresh link (the old one stops working) and extend the expiry."""
-    require(can_administer_org(acting_user, invitation.organization),
-            "Only owners and admins can resend invitations.")
+    require(
+        can_administer_org(acting_user, invitation.organization),
+        "Only owners and admins can resend invitations.",
+    )
     if invitation.status != Invitation.Status.PENDING:
         raise Conflict("Only pending invitations can be resent.")
     token = tokens.random_secret()
@@ -440,9 +538,13 @@ def resend_invitation(*, invitation: Invitation, acting_user: User) -> str:
     invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
     invitation.sent_count += 1
     invitation.save(update_fields=["token_digest", "expires_at", "sent_count", "updated_at"])
-    audit.record("invitation.resent", actor=acting_user,
-                 text=f"{{actor}} resent the invitation to {invitation.invitee}",
-                 organization=invitation.organization, objects=[invitation])
+    audit.record(
+        "invitation.resent",
+        actor=acting_user,
+        text=f"{{actor}} resent the invitation to {invitation.invitee}",
+        organization=invitation.organization,
+        objects=[invitation],
+    )
     _send_invitation(invitation, token)
     return token
 
@@ -450,12 +552,18 @@ def resend_invitation(*, invitation: Invitation, acting_user: User) -> str:
 @transaction.atomic
 def revoke_invitation(*, invitation: Invitation, acting_user: User) -> None:
     """Withdraw a pending invitation (owner/admin)."""
-    require(can_administer_org(acting_user, invitation.organization),
-            "Only owners and admins can revoke invitations.")
+    require(
+        can_administer_org(acting_user, invitation.organization),
+        "Only owners and admins can revoke invitations.",
+    )
     _close_invitation(invitation, Invitation.Status.REVOKED)
-    audit.record("invitation.revoked", actor=acting_user,
-                 text=f"{{actor}} revoked the invitation to {invitation.invitee}",
-                 organization=invitation.organization, objects=[invitation])
+    audit.record(
+        "invitation.revoked",
+        actor=acting_user,
+        text=f"{{actor}} revoked the invitation to {invitation.invitee}",
+        organization=invitation.organization,
+        objects=[invitation],
+    )
 
 
 def _close_invitation(invitation: Invitation, status: str) -> None:
@@ -485,18 +593,23 @@ def accept_invitation(*, invitation: Invitation, user: User, token: str | None =
     _check_invitee(invitation, user, token)
     _close_invitation(invitation, Invitation.Status.ACCEPTED)
     organization = invitation.organization
-    member, created = Member.objects.get_or_create(
+    member, _ = Member.objects.get_or_create(
         organization=organization, user=user, defaults={"role": invitation.role}
     )
     if member.role in ASSIGNED_ROLES:
         have = set(member.project_memberships.values_list("project_id", flat=True))
         ProjectMembership.objects.bulk_create(
             ProjectMembership(project=p, member=member)
-            for p in invitation.projects.all() if p.pk not in have
+            for p in invitation.projects.all()
+            if p.pk not in have
         )
-    audit.record("invitation.accepted", actor=user,
-                 text=f"{{actor}} joined {organization.name} as {member.get_role_display()}",
-                 organization=organization, objects=[invitation, user])
+    audit.record(
+        "invitation.accepted",
+        actor=user,
+        text=f"{{actor}} joined {organization.name} as {member.get_role_display()}",
+        organization=organization,
+        objects=[invitation, user],
+    )
     return member
 
 
@@ -505,9 +618,13 @@ def decline_invitation(*, invitation: Invitation, user: User, token: str | None 
     """Turn an invitation down."""
     _check_invitee(invitation, user, token)
     _close_invitation(invitation, Invitation.Status.DECLINED)
-    audit.record("invitation.declined", actor=user,
-                 text=f"{{actor}} declined the invitation to {invitation.organization.name}",
-                 organization=invitation.organization, objects=[invitation])
+    audit.record(
+        "invitation.declined",
+        actor=user,
+        text=f"{{actor}} declined the invitation to {invitation.organization.name}",
+        organization=invitation.organization,
+        objects=[invitation],
+    )
 
 
 @transaction.atomic
@@ -528,24 +645,38 @@ def expire_invitations(*, organization: Organization | None = None, invitee: str
 
 @transaction.atomic
 def create_api_key(
-    *, acting_user: User, project: Project | None = None, read_only: bool = False,
+    *,
+    acting_user: User,
+    project: Project | None = None,
+    read_only: bool = False,
     description: str = "",
 ) -> tuple[ApiKey, str]:
     """Create a user key, or a project key (project managers); returns the key and its secret,
     which is never shown again."""
     if project is not None:
-        require(can_manage_project(acting_user, project),
-                "Only owners, admins and collaborators can create project API keys.")
+        require(
+            can_manage_project(acting_user, project),
+            "Only owners, admins and collaborators can create project API keys.",
+        )
     token, lookup, digest = tokens.generate()
     key = ApiKey.objects.create(
-        user=acting_user, project=project, read_only=bool(read_only),
-        description=(description or "").strip()[:200], lookup=lookup, digest=digest,
+        user=acting_user,
+        project=project,
+        read_only=bool(read_only),
+        description=(description or "").strip()[:200],
+        lookup=lookup,
+        digest=digest,
     )
     scope = f"project {project.name}" if project else "their account"
     access = "read-only" if key.read_only else "read/write"
-    audit.record("api_key.created", actor=acting_user,
-                 text=f"{{actor}} created a {access} API key for {scope}",
-                 project=project, user=None if project else acting_user, objects=[key])
+    audit.record(
+        "api_key.created",
+        actor=acting_user,
+        text=f"{{actor}} created a {access} API key for {scope}",
+        project=project,
+        user=None if project else acting_user,
+        objects=[key],
+    )
     return key, token
 
 
@@ -557,9 +688,14 @@ def delete_api_key(*, key: ApiKey, acting_user: User) -> None:
     else:
         allowed = key.user_id == acting_user.pk
     require(allowed, "You cannot delete this API key.")
-    audit.record("api_key.deleted", actor=acting_user,
-                 text=f"{{actor}} deleted API key {key.lookup}…",
-                 project=key.project, user=None if key.project else acting_user, objects=[key])
+    audit.record(
+        "api_key.deleted",
+        actor=acting_user,
+        text=f"{{actor}} deleted API key {key.lookup}…",
+        project=key.project,
+        user=None if key.project else acting_user,
+        objects=[key],
+    )
     key.delete()
 
 
@@ -583,38 +719,60 @@ def _save_ssh_key(ssh_key: SSHKey) -> None:
 
 @transaction.atomic
 def create_ssh_key(
-    *, acting_user: User, label: str, key: str, tags=None, project: Project | None = None,
+    *,
+    acting_user: User,
+    label: str,
+    key: str,
+    tags=None,
+    project: Project | None = None,
 ) -> SSHKey:
     """Add a personal key, or a project key (project managers)."""
     if project is not None:
-        require(can_manage_project(acting_user, project),
-                "Only owners, admins and collaborators can add project SSH keys.")
+        require(
+            can_manage_project(acting_user, project),
+            "Only owners, admins and collaborators can add project SSH keys.",
+        )
     parsed = _parse_key(key)
     label = (label or "").strip() or parsed.comment or parsed.key_type
     ssh_key = SSHKey(
-        user=None if project else acting_user, project=project,
+        user=None if project else acting_user,
+        project=project,
         label=_clean_name(label, field="label", what="Key", max_length=100),
-        key=parsed.key, key_type=parsed.key_type, fingerprint=parsed.fingerprint_md5,
-        fingerprint_sha256=parsed.fingerprint_sha256, tags=_clean_tags(tags),
+        key=parsed.key,
+        key_type=parsed.key_type,
+        fingerprint=parsed.fingerprint_md5,
+        fingerprint_sha256=parsed.fingerprint_sha256,
+        tags=_clean_tags(tags),
     )
     _save_ssh_key(ssh_key)
-    audit.record("ssh_key.created", actor=acting_user,
-                 text=f"{{actor}} added SSH key {ssh_key.label}",
-                 project=project, user=None if project else acting_user, objects=[ssh_key])
+    audit.record(
+        "ssh_key.created",
+        actor=acting_user,
+        text=f"{{actor}} added SSH key {ssh_key.label}",
+        project=project,
+        user=None if project else acting_user,
+        objects=[ssh_key],
+    )
     return ssh_key
 
 
 def _require_ssh_key_write(ssh_key: SSHKey, acting_user: User) -> None:
     if ssh_key.project is not None:
-        require(can_manage_project(acting_user, ssh_key.project),
-                "Only owners, admins and collaborators can change project SSH keys.")
+        require(
+            can_manage_project(acting_user, ssh_key.project),
+            "Only owners, admins and collaborators can change project SSH keys.",
+        )
     else:
         require(ssh_key.user_id == acting_user.pk, "You can only change your own SSH keys.")
 
 
 @transaction.atomic
 def update_ssh_key(
-    *, ssh_key: SSHKey, acting_user: User, label: str | None = None, key: str | None = None,
+    *,
+    ssh_key: SSHKey,
+    acting_user: User,
+    label: str | None = None,
+    key: str | None = None,
     tags=None,
 ) -> SSHKey:
     """Relabel, re-tag or replace a key."""
@@ -629,9 +787,14 @@ def update_ssh_key(
     if tags is not None:
         ssh_key.tags = _clean_tags(tags)
     _save_ssh_key(ssh_key)
-    audit.record("ssh_key.updated", actor=acting_user,
-                 text=f"{{actor}} updated SSH key {ssh_key.label}",
-                 project=ssh_key.project, user=ssh_key.user, objects=[ssh_key])
+    audit.record(
+        "ssh_key.updated",
+        actor=acting_user,
+        text=f"{{actor}} updated SSH key {ssh_key.label}",
+        project=ssh_key.project,
+        user=ssh_key.user,
+        objects=[ssh_key],
+    )
     return ssh_key
 
 
@@ -639,7 +802,12 @@ def update_ssh_key(
 def delete_ssh_key(*, ssh_key: SSHKey, acting_user: User) -> None:
     """Remove a key; servers already deployed keep it in their authorized_keys."""
     _require_ssh_key_write(ssh_key, acting_user)
-    audit.record("ssh_key.deleted", actor=acting_user,
-                 text=f"{{actor}} removed SSH key {ssh_key.label}",
-                 project=ssh_key.project, user=ssh_key.user, objects=[ssh_key])
+    audit.record(
+        "ssh_key.deleted",
+        actor=acting_user,
+        text=f"{{actor}} removed SSH key {ssh_key.label}",
+        project=ssh_key.project,
+        user=ssh_key.user,
+        objects=[ssh_key],
+    )
     ssh_key.delete()

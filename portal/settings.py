@@ -32,7 +32,7 @@ DEBUG = env_bool("DEBUG", False)
 
 # The demo's key is fixed and public on purpose: it only ever signs a local demo's sessions.
 # Anything reachable by others must set SECRET_KEY (check --deploy refuses the demo key).
-DEMO_SECRET_KEY = "ironyard-demo-only-insecure-key-do-not-use-in-production-0123456789"
+DEMO_SECRET_KEY = "ironyard-demo-only-insecure-key-do-not-use-in-production-0123456789"  # noqa: S105 (public by design)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEMO_SECRET_KEY)
 
 # Key for secrets at rest (BMC credentials, root passwords): a Fernet key, or several separated
@@ -120,8 +120,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -143,6 +144,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise warns on every request while the folder is missing (before collectstatic).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/bootstrap", bootstrap_wrapper.get_bootstrap_dir()),
@@ -179,7 +182,9 @@ SESSION_COOKIE_SECURE = not (DEBUG or INSECURE_HTTP)
 CSRF_COOKIE_SECURE = not (DEBUG or INSECURE_HTTP)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not (DEBUG or INSECURE_HTTP))
 SECURE_REDIRECT_EXEMPT = [r"^metal/v1/"]
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if INSECURE_HTTP else "31536000"))
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SECURE_HSTS_SECONDS", "0" if INSECURE_HTTP else "31536000")
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not INSECURE_HTTP)
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -28,7 +28,9 @@ def parse(text: str) -> ParsedKey:
     """Validate one OpenSSH public key line and compute its fingerprints."""
     text = " ".join((text or "").split())
     if not text:
-        raise InvalidSSHKey("Paste a public key, for example the contents of ~/.ssh/id_ed25519.pub.")
+        raise InvalidSSHKey(
+            "Paste a public key, for example the contents of ~/.ssh/id_ed25519.pub."
+        )
     if len(text) > MAX_KEY_LENGTH:
         raise InvalidSSHKey("This key is too long to be an SSH public key.")
     if "PRIVATE KEY" in text:

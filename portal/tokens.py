@@ -7,7 +7,7 @@ import string
 
 from django.conf import settings
 
-TOKEN_PREFIX = "iy"
+TOKEN_PREFIX = "iy"  # noqa: S105 (a visible marker, not a secret)
 _ALPHABET = string.ascii_letters + string.digits
 _LOOKUP_LENGTH = 8
 _SECRET_LENGTH = 32

@@ -10,7 +10,9 @@ PASSWORD = "correct horse battery staple"
 def make_user(email: str, *, first_name: str = "", staff: bool = False) -> User:
     """A signed-up user (personal organization and default project included)."""
     return services.create_user(
-        email=email, password=PASSWORD, first_name=first_name or email.split("@")[0].title(),
+        email=email,
+        password=PASSWORD,
+        first_name=first_name or email.split("@")[0].title(),
         is_staff=staff,
     )
 
@@ -44,7 +46,9 @@ def new_ssh_public_key(comment: str = "test@example") -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    public = Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    public = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )
     return f"{public.decode()} {comment}"

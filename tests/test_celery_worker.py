@@ -23,8 +23,10 @@ def isolated_broker(tmp_path):
     folder.mkdir()
     control.mkdir()
     app.conf.broker_transport_options = {
-        "data_folder_in": str(folder), "data_folder_out": str(folder),
-        "control_folder": str(control), "store_processed": False,
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(control),
+        "store_processed": False,
     }
     yield app
     app.conf.broker_transport_options = saved
@@ -36,8 +38,7 @@ def test_expire_invitations_runs_on_a_worker(isolated_broker, acme, alice):
         organization=acme, invitee="late@example.com", role="admin", acting_user=alice
     )
     Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(1))
-    with start_worker(isolated_broker, pool="solo", perform_ping_check=False,
-                      shutdown_timeout=10):
+    with start_worker(isolated_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         isolated_broker.send_task("portal.tasks.expire_invitations")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

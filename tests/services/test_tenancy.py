@@ -16,7 +16,9 @@ def test_sign_up_creates_personal_org_owned_by_the_user_and_a_default_project(db
     member = Member.objects.get(user=user)
     assert member.role == Role.OWNER
     assert member.organization.personal
-    assert list(Project.objects.for_user(user).values_list("name", flat=True)) == ["Default project"]
+    assert list(Project.objects.for_user(user).values_list("name", flat=True)) == [
+        "Default project"
+    ]
     assert Event.objects.filter(type="user.created", modified_by=user).exists()
 
 
@@ -35,8 +37,11 @@ def test_billing_member_sees_no_projects(acme, bill, web, ops):
 
 def test_owner_and_admin_see_every_project_of_the_org(alice, adam, web, ops):
     for user in (alice, adam):
-        names = set(Project.objects.for_user(user).filter(organization__name="Acme")
-                    .values_list("name", flat=True))
+        names = set(
+            Project.objects.for_user(user)
+            .filter(organization__name="Acme")
+            .values_list("name", flat=True)
+        )
         assert names == {"web", "ops"}
 
 
@@ -47,12 +52,13 @@ def test_collaborator_cannot_create_projects(acme, carol):
 
 def test_limited_collaborator_cannot_add_project_ssh_keys(web, lena):
     with pytest.raises(Forbidden):
-        services.create_ssh_key(acting_user=lena, label="k", key=factories.new_ssh_public_key(),
-                                project=web)
+        services.create_ssh_key(
+            acting_user=lena, label="k", key=factories.new_ssh_public_key(), project=web
+        )
 
 
 def test_ssh_key_garbage_is_rejected_with_a_clear_message(alice):
-    with pytest.raises(ServiceError, match="base64|SSH public key"):
+    with pytest.raises(ServiceError, match=r"base64|SSH public key"):
         services.create_ssh_key(acting_user=alice, label="bad", key="ssh-rsa not-a-key")
 
 
@@ -75,7 +81,10 @@ def test_api_key_is_stored_hashed_and_shown_once(alice):
 
 def test_invitation_flow_creates_membership_with_projects(acme, web, alice):
     invitation, token = services.invite_member(
-        organization=acme, invitee="dora@example.com", role="collaborator", projects=[web],
+        organization=acme,
+        invitee="dora@example.com",
+        role="collaborator",
+        projects=[web],
         acting_user=alice,
     )
     assert len(mail.outbox) == 0  # sent only when the transaction commits
@@ -91,15 +100,17 @@ def test_invitation_flow_creates_membership_with_projects(acme, web, alice):
 
 def test_invitation_email_is_sent_on_commit(acme, alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.invite_member(organization=acme, invitee="eve@example.com", role="admin",
-                               acting_user=alice)
+        services.invite_member(
+            organization=acme, invitee="eve@example.com", role="admin", acting_user=alice
+        )
     assert mail.outbox[0].to == ["eve@example.com"]
     assert "/invitations/" in mail.outbox[0].body
 
 
 def test_invitation_link_with_a_wrong_token_is_refused(acme, alice, charlie):
-    invitation, _ = services.invite_member(organization=acme, invitee="x@example.com",
-                                           role="admin", acting_user=alice)
+    invitation, _ = services.invite_member(
+        organization=acme, invitee="x@example.com", role="admin", acting_user=alice
+    )
     with pytest.raises(Forbidden):
         services.accept_invitation(invitation=invitation, user=charlie, token="nope")
 
@@ -121,4 +132,6 @@ def test_events_record_actor_ip_and_objects(acme, alice):
     assert event.ip == "203.0.113.7"
     assert event.interpolated == "Alice created project db"
     assert {r.href for r in event.relations.all()} == {
-        f"/metal/v1/projects/{project.uuid}", f"/metal/v1/organizations/{acme.uuid}"}
+        f"/metal/v1/projects/{project.uuid}",
+        f"/metal/v1/organizations/{acme.uuid}",
+    }

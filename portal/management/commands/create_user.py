@@ -14,8 +14,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("email")
-        parser.add_argument("--password", help="Omit to be prompted (or, without a terminal, "
-                            "to create the account with no usable password until a reset).")
+        parser.add_argument(
+            "--password",
+            help="Omit to be prompted (or, without a terminal, "
+            "to create the account with no usable password until a reset).",
+        )
         parser.add_argument("--staff", action="store_true", help="An operator (inventory admin).")
         parser.add_argument("--first-name", default="")
         parser.add_argument("--last-name", default="")
@@ -28,8 +31,11 @@ class Command(BaseCommand):
         token = audit.set_context(audit.AuditContext(via="cli"))
         try:
             user = services.create_user(
-                email=email, password=password or None, first_name=first_name,
-                last_name=last_name, is_staff=staff,
+                email=email,
+                password=password or None,
+                first_name=first_name,
+                last_name=last_name,
+                is_staff=staff,
             )
         except ServiceError as exc:
             raise CommandError(str(exc)) from exc
