@@ -6,4 +6,4 @@ class PortalConfig(AppConfig):
     verbose_name = "Ironyard portal"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the deploy checks)
+        from . import checks, signals  # noqa: F401  (registers deploy checks and receivers)
