@@ -150,6 +150,39 @@ def reserve_ips(
 
 
 @transaction.atomic
+def update_ip_reservation(
+    *,
+    reservation: IPReservation,
+    acting_user: User,
+    details: str | None = None,
+    tags: Iterable[str] | None = None,
+    customdata: dict | None = None,
+) -> IPReservation:
+    """Change a reservation's description, tags or custom data (PATCH /ips/{id}); None keeps."""
+    require(
+        can_manage_project(acting_user, reservation.project),
+        "Only owners, admins and collaborators can change IP reservations.",
+    )
+    changed = []
+    if details is not None:
+        reservation.details, changed = details, [*changed, "details"]
+    if tags is not None:
+        reservation.tags, changed = [t for t in tags if isinstance(t, str)], [*changed, "tags"]
+    if customdata is not None:
+        reservation.customdata, changed = customdata, [*changed, "customdata"]
+    if changed:
+        reservation.save(update_fields=[*changed, "updated_at"])
+        audit.record(
+            "ip.updated",
+            actor=acting_user,
+            text=f"{{actor}} updated {reservation.network}",
+            project=reservation.project,
+            objects=[reservation],
+        )
+    return reservation
+
+
+@transaction.atomic
 def release_ips(*, reservation: IPReservation, acting_user: User) -> None:
     """Give a project's reservation back to the pool."""
     require(

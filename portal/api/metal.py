@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from portal.hrefs import href_for
 from portal.models import ApiKey
+from portal.querysets import visible_project_q
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 1000
@@ -36,8 +37,20 @@ def scope_to_project(model: type[Model], path: str) -> None:
 
 
 def visible(request, model: type[Model]) -> QuerySet:
-    """Rows the caller may see: `for_user()`, narrowed to the token's project if it has one."""
-    queryset = model.objects.for_user(request.user)
+    """Rows the caller may see: `for_user()`, narrowed to the token's project if it has one.
+
+    A model without its own `for_user()` (an inventory IP reservation) is visible wherever its
+    project is, through the path registered with `scope_to_project`.
+    """
+    if hasattr(model.objects, "for_user"):
+        queryset = model.objects.for_user(request.user)
+    elif not request.user.is_authenticated:
+        queryset = model.objects.none()
+    else:
+        path = _project_paths[model]
+        queryset = model.objects.filter(
+            visible_project_q(request.user, path, f"{path}__organization")
+        )
     key = request.auth
     if isinstance(key, ApiKey) and key.project_id is not None:
         path = _project_paths.get(model)
@@ -55,7 +68,10 @@ class MetalTokenPermission(BasePermission):
         key = request.auth
         if not isinstance(key, ApiKey):
             return False  # DRF turns this into 401 because no authenticator succeeded
-        if key.read_only and request.method not in SAFE_METHODS:
+        reads = request.method in SAFE_METHODS or request.method in getattr(
+            view, "query_methods", ()
+        )
+        if key.read_only and not reads:
             self.message = "This API key is read-only."
             return False
         if key.project_id is not None and request.method in view.project_token_denied:
@@ -214,10 +230,12 @@ def _positive_int(request, name: str, default: int) -> int:
     return value
 
 
-def paginate(request, queryset: QuerySet) -> tuple[list, dict]:
+def paginate(
+    request, queryset: QuerySet, default_per_page: int = DEFAULT_PER_PAGE
+) -> tuple[list, dict]:
     """One page of `queryset` (`page`, `per_page`) and Metal's `meta` block for it."""
     page = _positive_int(request, "page", 1)
-    per_page = min(_positive_int(request, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    per_page = min(_positive_int(request, "per_page", default_per_page), MAX_PER_PAGE)
     total = queryset.count()
     last_page = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
@@ -249,6 +267,8 @@ class MetalView(APIView):
     permission_classes = [MetalTokenPermission]
     # Methods a project-scoped key may not use here (user- and organization-level endpoints).
     project_token_denied: frozenset[str] = frozenset()
+    # Methods that only read here (POST /capacity/metros checks), so read-only keys may use them.
+    query_methods: frozenset[str] = frozenset()
 
     def visible(self, model: type[Model]) -> QuerySet:
         return visible(self.request, model)
@@ -286,15 +306,20 @@ class MetalView(APIView):
         return Response(serializer_class(instance, context=context).data, status=status)
 
     def render_list(
-        self, serializer_class, rows: QuerySet | Iterable, key: str, paged: bool = False
+        self,
+        serializer_class,
+        rows: QuerySet | Iterable,
+        key: str,
+        paged: bool = False,
+        per_page: int = DEFAULT_PER_PAGE,
     ) -> Response:
-        """A list under `key`; paged lists carry `meta`."""
+        """A list under `key`; paged lists carry `meta` (`per_page` is the default page size)."""
         context = self.metal_context()
         if isinstance(rows, QuerySet):
             rows = optimize(rows, serializer_class, context)
         meta = None
         if paged:
-            rows, meta = paginate(self.request, rows)
+            rows, meta = paginate(self.request, rows, per_page)
         body = {key: serializer_class(rows, many=True, context=context).data}
         if meta is not None:
             body["meta"] = meta
