@@ -28,7 +28,9 @@ def rows(site, closed_port):
         "facilities": site,
         "plans": plan,
         "operating-systems": inv.make_os(plans=[plan]),
-        "ip-blocks": IPBlock.objects.create(kind="public_ipv4", network="198.51.100.0/24", metro=metro),
+        "ip-blocks": IPBlock.objects.create(
+            kind="public_ipv4", network="198.51.100.0/24", metro=metro
+        ),
     }
 
 
