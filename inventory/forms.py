@@ -5,6 +5,8 @@ to the field it names; the view hands the unsaved instance to `save_catalogue_it
 validates again and writes with an audit event.
 """
 
+import json
+
 from django import forms
 
 from portal.errors import ServiceError
@@ -58,6 +60,12 @@ class SpecsField(forms.JSONField):
             if not isinstance(specs[key], dict):
                 raise forms.ValidationError(f'"{key}" must be an object.')
         return specs
+
+    def prepare_value(self, value):
+        # Indented, so an operator edits one spec per line.
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 class _NamedChoices(forms.ModelMultipleChoiceField):
@@ -136,11 +144,14 @@ class PlanForm(CatalogueForm):
         label="Deployment types",
         choices=DEPLOYMENT_TYPES,
         required=False,
+        initial=["on_demand"],
         widget=forms.CheckboxSelectMultiple,
     )
     specs = SpecsField(
         label="Specs (JSON)",
         required=False,
+        # A new plan starts from the empty Metal shape rather than `null`.
+        initial=lambda: {"cpus": [], "memory": {}, "drives": [], "nics": [], "features": {}},
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
         help_text="Keys: cpus, drives, nics (lists), memory, features (objects). Example: "
         '{"cpus": [{"count": 1, "type": "Intel Xeon E-2278G"}], "memory": {"total": "32GB"}}',
@@ -296,7 +307,9 @@ class EnrollForm(BootstrapMixin, forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
-    facility = forms.ModelChoiceField(Facility.objects.all(), to_field_name="code")
+    facility = forms.ModelChoiceField(
+        Facility.objects.all(), to_field_name="code", empty_label="Choose a facility"
+    )
     system_id = forms.CharField(
         label="System id",
         required=False,
@@ -358,8 +371,8 @@ class EnrollCsvForm(BootstrapMixin, forms.Form):
         label="CSV rows",
         required=False,
         widget=_UnechoedTextarea(attrs={"rows": 5, "spellcheck": "false"}),
-        help_text="driver,address,username,password,facility"
-        "[,system_id,name,plan,rack,rack_unit,verify_tls] — a header row is optional.",
+        help_text="One BMC per line: <code>driver,address,username,password,facility"
+        "[,system_id,name,plan,rack,rack_unit,verify_tls]</code>. A header row is optional.",
     )
     csv_file = forms.FileField(label="…or upload a CSV file", required=False)
 
