@@ -13,6 +13,7 @@ class InventoryConfig(AppConfig):
             "plan": "plans",
             "operatingsystem": "operating-systems",
             "ipreservation": "ips",
+            "ipblock": "ip-blocks",
             "machine": "hardware",
         }.items():
             hrefs.register(model_name, collection)

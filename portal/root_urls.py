@@ -5,7 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("metal/v1/", include("portal.api.urls")),
     path("metal/v1/", include("inventory.api.urls")),
-    path("metal/v1/", include("inventory.api.urls")),
     path("", include("inventory.urls")),  # operator/… (staff) and catalogue/ (signed in)
     path("", include("portal.urls")),
 ]
