@@ -41,7 +41,8 @@ def test_a_spoofed_hop_before_the_real_client_is_not_believed(settings):
 def test_signing_in_records_the_client_address(client, alice):
     from tests.factories import PASSWORD
 
-    client.post("/login/", {"username": alice.email, "password": PASSWORD},
-                REMOTE_ADDR="198.51.100.23")
+    client.post(
+        "/login/", {"username": alice.email, "password": PASSWORD}, REMOTE_ADDR="198.51.100.23"
+    )
     alice.refresh_from_db()
     assert alice.last_login_ip == "198.51.100.23"
