@@ -1,9 +1,10 @@
 """The Django app served over HTTPS on 127.0.0.1 for live client tests.
 
 packet-python hard-codes `https://`, so its tests need TLS: Django's own LiveServerThread
-with the listening socket wrapped by a trustme-issued certificate. Import the fixtures into a
-conftest (`from tests.tls_server import tls_ca, tls_live_server`); requests-based clients
-trust the test CA through REQUESTS_CA_BUNDLE, the generated SDKs through `ssl_ca_cert`.
+with the listening socket wrapped by a trustme-issued certificate. Import the three fixtures
+into a conftest (`from tests.tls_server import _tls_server_thread, tls_ca, tls_live_server`).
+requests-based clients trust the test CA through REQUESTS_CA_BUNDLE, the generated SDKs
+through `ssl_ca_cert`.
 """
 
 import ssl
@@ -14,13 +15,28 @@ from pathlib import Path
 import pytest
 import trustme
 from django.db import connections
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test.testcases import LiveServerThread
 
 HOST = "127.0.0.1"
 
 
+class _Server(ThreadedWSGIServer):
+    """Django's threaded test server, minus closing the test thread's shared connection."""
+
+    def _close_connections(self):
+        # A request thread closes its own connections, never the in-memory SQLite one it
+        # borrowed from the test thread: that one may be unshared by then, and is not its own.
+        shared = self.connections_override or {}
+        for conn in connections.all(initialized_only=True):
+            if conn.alias not in shared:
+                conn.close()
+
+
 class TLSLiveServerThread(LiveServerThread):
     """Django's live server thread, answering over TLS."""
+
+    server_class = _Server
 
     def __init__(self, ssl_context: ssl.SSLContext, connections_override=None):
         super().__init__(HOST, _no_static_files, connections_override=connections_override)
@@ -65,15 +81,14 @@ def tls_ca(tmp_path_factory) -> tuple[trustme.CA, Path]:
     return ca, path
 
 
-@pytest.fixture
-def tls_live_server(transactional_db, tls_ca, monkeypatch) -> Iterator[TLSLiveServer]:
-    """The app over HTTPS for one test. The database is transactional so the server thread
-    sees committed rows; an in-memory SQLite connection is shared with it, as Django's own
-    live server does. requests (packet-python) trusts the test CA via REQUESTS_CA_BUNDLE."""
+@pytest.fixture(scope="session")
+def _tls_server_thread(tls_ca) -> Iterator[TLSLiveServer]:
+    """One HTTPS server for the session, as pytest-django runs its live_server: an in-memory
+    SQLite connection is shared with the server thread for the whole session, since request
+    threads may still be closing their connection just after a test has its answer."""
     ca, ca_path = tls_ca
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert(HOST).configure_cert(context)
-
     shared = {}
     for conn in connections.all():
         if conn.vendor == "sqlite" and conn.is_in_memory_db():
@@ -85,10 +100,17 @@ def tls_live_server(transactional_db, tls_ca, monkeypatch) -> Iterator[TLSLiveSe
     thread.is_ready.wait()
     if thread.error:
         raise thread.error
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_path))
     try:
         yield TLSLiveServer(port=thread.port, ca_path=ca_path)
     finally:
         thread.terminate()
         for conn in shared.values():
             conn.dec_thread_sharing()
+
+
+@pytest.fixture
+def tls_live_server(transactional_db, _tls_server_thread, monkeypatch) -> TLSLiveServer:
+    """The app over HTTPS for one test. The database is transactional so the server thread
+    sees committed rows; requests (packet-python) trusts the test CA via REQUESTS_CA_BUNDLE."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(_tls_server_thread.ca_path))
+    return _tls_server_thread

@@ -9,9 +9,9 @@ import pytest
 from inventory.models import IPBlock, Plan
 from tests.api.conftest import api, world
 from tests.inventory import factories as inv
-from tests.tls_server import tls_ca, tls_live_server
+from tests.tls_server import _tls_server_thread, tls_ca, tls_live_server
 
-__all__ = ["api", "catalogue", "tls_ca", "tls_live_server", "world"]
+__all__ = ["_tls_server_thread", "api", "catalogue", "tls_ca", "tls_live_server", "world"]
 
 
 @pytest.fixture
