@@ -204,6 +204,9 @@ class Machine(UUIDModel):
         max_length=8, choices=PowerState.choices, default=PowerState.UNKNOWN
     )
     power_checked_at = models.DateTimeField(null=True, blank=True)
+    # The address its in-band traffic came from at its last network boot: how the metadata
+    # service recognises the machine before its own IPs are configured.
+    inband_address = models.GenericIPAddressField(null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["name"]

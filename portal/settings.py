@@ -204,6 +204,17 @@ RATELIMIT_USE_CACHE = "default"
 
 INVITATION_TTL_DAYS = int(os.environ.get("INVITATION_TTL_DAYS", "14"))
 
+# Provisioning workflows: step leases, BMC retries (exponential back-off with jitter), how many
+# other machines a device may be retried on after a hardware fault, and how long each kind of
+# operation may take before the reconciler fails it.
+STEP_LEASE_SECONDS = int(os.environ.get("STEP_LEASE_SECONDS", "120"))
+STEP_MAX_ATTEMPTS = int(os.environ.get("STEP_MAX_ATTEMPTS", "5"))
+STEP_RETRY_BASE_SECONDS = float(os.environ.get("STEP_RETRY_BASE_SECONDS", "2"))
+STEP_RETRY_MAX_SECONDS = float(os.environ.get("STEP_RETRY_MAX_SECONDS", "60"))
+POWER_POLL_SECONDS = float(os.environ.get("POWER_POLL_SECONDS", "2"))
+PROVISION_FAILOVER_LIMIT = int(os.environ.get("PROVISION_FAILOVER_LIMIT", "2"))
+OPERATION_DEADLINE_MINUTES = int(os.environ.get("OPERATION_DEADLINE_MINUTES", "45"))
+
 # Capacity words per metro and plan: 0 available is "unavailable", up to this many "limited".
 CAPACITY_LIMITED_THRESHOLD = int(os.environ.get("CAPACITY_LIMITED_THRESHOLD", "5"))
 

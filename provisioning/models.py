@@ -1,0 +1,254 @@
+"""Devices (a tenant's server, bound to one machine while it lives), batches, the IP addresses
+assigned to them, and the ledger of operations and steps that changes them."""
+
+from django.db import models
+from django.db.models import Q
+
+from inventory.models import Facility, IPReservation, Machine, Metro, OperatingSystem, Plan
+from portal.crypto import EncryptedTextField
+from portal.models import Project, SSHKey, User, UUIDModel
+
+from .querysets import DeviceQuerySet, ProjectScopedQuerySet
+
+
+class Device(UUIDModel):
+    """A tenant's server. Its `state` is exactly Metal's enum; the machine does the work."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        PROVISIONING = "provisioning"
+        DEPROVISIONING = "deprovisioning"
+        REINSTALLING = "reinstalling"
+        ACTIVE = "active"
+        INACTIVE = "inactive"
+        FAILED = "failed"
+        POWERING_ON = "powering_on"
+        POWERING_OFF = "powering_off"
+        DELETED = "deleted"
+
+    class BillingCycle(models.TextChoices):
+        HOURLY = "hourly"
+        DAILY = "daily"
+        MONTHLY = "monthly"
+        YEARLY = "yearly"
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="devices")
+    hostname = models.CharField(max_length=63)
+    description = models.TextField(blank=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="devices")
+    metro = models.ForeignKey(Metro, on_delete=models.PROTECT, related_name="devices")
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="devices")
+    operating_system = models.ForeignKey(
+        OperatingSystem, on_delete=models.PROTECT, related_name="devices"
+    )
+    # Bound while the device lives; the one-to-one makes double allocation impossible.
+    machine = models.OneToOneField(
+        Machine, on_delete=models.PROTECT, null=True, blank=True, related_name="device"
+    )
+    batch = models.ForeignKey(
+        "Batch", on_delete=models.SET_NULL, null=True, blank=True, related_name="devices"
+    )
+    billing_cycle = models.CharField(
+        max_length=16, choices=BillingCycle.choices, default=BillingCycle.HOURLY
+    )
+    tags = models.JSONField(default=list, blank=True)
+    userdata = models.TextField(blank=True)
+    customdata = models.JSONField(default=dict, blank=True)
+    ssh_keys = models.ManyToManyField(SSHKey, blank=True, related_name="devices")
+    # Inline keys given at create time (not stored as SSHKey rows), installed as given.
+    extra_ssh_keys = models.JSONField(default=list, blank=True)
+    always_pxe = models.BooleanField(default=False)
+    ipxe_script_url = models.URLField(max_length=500, blank=True)
+    locked = models.BooleanField(default=False)
+    root_password = EncryptedTextField(blank=True)
+    root_password_expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    provisioning_percentage = models.PositiveSmallIntegerField(null=True, blank=True)
+    current_step = models.CharField(max_length=100, blank=True)
+    failure_reason = models.TextField(blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["project", "state", "-created_at"])]
+        constraints = [
+            # A live hostname is one slot per project; concurrent batches cannot both take it.
+            models.UniqueConstraint(
+                "project",
+                "hostname",
+                condition=~Q(state="deleted"),
+                name="device_unique_live_hostname",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    state__in=[
+                        "queued",
+                        "provisioning",
+                        "deprovisioning",
+                        "reinstalling",
+                        "active",
+                        "inactive",
+                        "failed",
+                        "powering_on",
+                        "powering_off",
+                        "deleted",
+                    ]
+                ),
+                name="device_state_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    @property
+    def is_settled(self) -> bool:
+        """No operation is moving this device (pages stop polling)."""
+        return self.state in {
+            self.State.ACTIVE,
+            self.State.INACTIVE,
+            self.State.FAILED,
+            self.State.DELETED,
+        }
+
+
+class Batch(UUIDModel):
+    """A request for several devices at once (POST /projects/{id}/devices/batch)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
+    quantity = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    error_messages = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = ProjectScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch of {self.quantity}"
+
+
+class IPAssignment(UUIDModel):
+    """An address (a subnet of a reservation) bound to a device."""
+
+    reservation = models.ForeignKey(
+        IPReservation, on_delete=models.PROTECT, related_name="assignments"
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="ip_assignments")
+    network = models.CharField(max_length=64, help_text="CIDR of the assigned address(es)")
+    public = models.BooleanField(default=True)
+    management = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            # One assignment per address inside a reservation.
+            models.UniqueConstraint(fields=["reservation", "network"], name="ipassignment_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.network
+
+
+class Operation(UUIDModel):
+    """One change of a device (provision, power_off, …) as an ordered list of steps."""
+
+    class Kind(models.TextChoices):
+        PROVISION = "provision"
+        POWER_ON = "power_on"
+        POWER_OFF = "power_off"
+        REBOOT = "reboot"
+        REINSTALL = "reinstall"
+        RESCUE = "rescue"
+        DEPROVISION = "deprovision"
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    OPEN_STATES = ("running",)
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="operations")
+    machine = models.ForeignKey(Machine, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    params = models.JSONField(default=dict, blank=True)
+    # The installer agent's bearer token for this operation, stored as a digest.
+    agent_token_digest = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device"],
+                condition=Q(state="running"),
+                name="operation_one_open_per_device",
+            ),
+            models.UniqueConstraint(
+                fields=["machine"],
+                condition=Q(state="running"),
+                name="operation_one_open_per_machine",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.device}"
+
+
+class Step(models.Model):
+    """One idempotent check-then-act piece of an operation, run under a fenced lease."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        WAITING = "waiting"
+        DONE = "done"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="steps")
+    index = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=32)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    # Lease fencing: every take bumps the generation; a result carrying an older one is stale.
+    generation = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    raw = models.JSONField(default=dict, blank=True, help_text="The BMC's own answer, if any.")
+
+    class Meta:
+        ordering = ["operation_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["operation", "index"], name="step_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.index}. {self.name} ({self.state})"

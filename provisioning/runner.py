@@ -1,0 +1,429 @@
+"""The step runner: moves an operation through its steps, one fenced lease at a time.
+
+Celery only rings the doorbell (`tasks.run_operation(id)`); the database ledger says what is
+done. Each step is claimed by bumping its generation under a compare-and-set, runs, and is
+completed only if the generation is still ours, so a worker that was presumed dead and comes
+back late cannot overwrite newer work. Waiting steps (the installer agent, the first boot's
+phone-home) hold no worker: the boot endpoints call `advance_waiting()`, the reconciler expires
+them.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from inventory import bmc_access
+from inventory.bmc import BmcError, BmcPermanentError, BootDevice, PowerState, driver_for
+from inventory.enrollment import describe_bmc_error
+from inventory.models import IPReservation, Machine
+from portal import audit
+
+from . import allocation, tasks
+from .models import Batch, Device, IPAssignment, Operation, Step
+from .workflows import STEP_LABELS, WAITING_STEPS, WORKFLOWS
+
+logger = logging.getLogger(__name__)
+
+DONE, WAIT = "done", "wait"
+
+
+class NotYet(Exception):
+    """The step's condition is not met yet; check again after `delay` seconds."""
+
+    def __init__(self, delay: float):
+        super().__init__(delay)
+        self.delay = delay
+
+
+def _driver(operation: Operation):
+    return driver_for(bmc_access.endpoint(operation.machine))
+
+
+def _set_boot_pxe(operation: Operation, step: Step) -> str:
+    with _driver(operation) as bmc:
+        bmc.set_boot_device(BootDevice.PXE, persistent=operation.device.always_pxe)
+    return DONE
+
+
+def _set_boot_disk(operation: Operation, step: Step) -> str:
+    if not operation.device.always_pxe:
+        with _driver(operation) as bmc:
+            bmc.set_boot_device(BootDevice.DISK, persistent=True)
+    return DONE
+
+
+def _power_cycle(operation: Operation, step: Step) -> str:
+    with _driver(operation) as bmc:
+        if bmc.power_state() == PowerState.ON:
+            bmc.reset(force=True)
+        else:
+            bmc.power_on()
+    return DONE
+
+
+def _power_on(operation: Operation, step: Step) -> str:
+    with _driver(operation) as bmc:
+        bmc.power_on()
+    return DONE
+
+
+def _power_off(operation: Operation, step: Step) -> str:
+    with _driver(operation) as bmc:
+        bmc.power_off(force=True)
+    return DONE
+
+
+def _await_power(wanted: PowerState):
+    def check(operation: Operation, step: Step) -> str:
+        with _driver(operation) as bmc:
+            state = bmc.power_state()
+        Machine.objects.filter(pk=operation.machine_id).update(
+            power_state=str(state), power_checked_at=timezone.now()
+        )
+        if state != wanted:
+            raise NotYet(settings.POWER_POLL_SECONDS)
+        return DONE
+
+    return check
+
+
+def _reboot(operation: Operation, step: Step) -> str:
+    with _driver(operation) as bmc:
+        if operation.device.always_pxe:
+            bmc.set_boot_device(BootDevice.PXE, persistent=True)
+        bmc.reset(force=True)
+    return DONE
+
+
+def _wait(operation: Operation, step: Step) -> str:
+    return WAIT
+
+
+def _release(operation: Operation, step: Step) -> str:
+    """Give the device's own addresses back; the machine goes back to the pool at the end."""
+    device = operation.device
+    reservations = list(
+        IPAssignment.objects.filter(device=device, management=True).values_list(
+            "reservation_id", flat=True
+        )
+    )
+    IPAssignment.objects.filter(device=device).delete()
+    IPReservation.objects.filter(pk__in=reservations, management=True).delete()
+    return DONE
+
+
+ACTIONS = {
+    "set_boot_pxe": _set_boot_pxe,
+    "set_boot_disk": _set_boot_disk,
+    "power_cycle": _power_cycle,
+    "power_on": _power_on,
+    "power_off": _power_off,
+    "await_power_on": _await_power(PowerState.ON),
+    "await_power_off": _await_power(PowerState.OFF),
+    "reboot": _reboot,
+    "await_agent": _wait,
+    "await_phone_home": _wait,
+    "release": _release,
+}
+
+
+def _enqueue(operation: Operation, countdown: float = 0) -> None:
+    """Ring the doorbell once the current transaction (if any) commits."""
+    queue = f"site.{operation.device.facility.code}"
+    transaction.on_commit(
+        lambda: tasks.run_operation.apply_async(
+            args=[operation.pk], queue=queue, countdown=countdown or None
+        )
+    )
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential back-off with full jitter, capped (seconds)."""
+    base = settings.STEP_RETRY_BASE_SECONDS * (2 ** (attempt - 1))
+    return random.uniform(base / 2, min(base, settings.STEP_RETRY_MAX_SECONDS))  # noqa: S311
+
+
+def _progress(operation: Operation, step: Step) -> None:
+    workflow = WORKFLOWS[operation.kind]
+    percent = int(100 * step.index / len(workflow.steps))
+    Device.objects.filter(pk=operation.device_id).update(
+        current_step=STEP_LABELS.get(step.name, step.name), provisioning_percentage=percent
+    )
+
+
+def _begin(operation: Operation) -> None:
+    """First step of a provision: the device leaves `queued`, the machine starts deploying."""
+    workflow = WORKFLOWS[operation.kind]
+    Device.objects.filter(pk=operation.device_id, state=Device.State.QUEUED).update(
+        state=workflow.running
+    )
+    Machine.objects.filter(pk=operation.machine_id, state=Machine.State.ALLOCATED).update(
+        state=Machine.State.DEPLOYING
+    )
+
+
+def run(operation_id: int) -> None:
+    """Advance an operation as far as it can go now (the body of tasks.run_operation)."""
+    while True:
+        operation = (
+            Operation.objects.select_related("device__facility", "machine")
+            .filter(pk=operation_id)
+            .first()
+        )
+        if operation is None or operation.state != Operation.State.RUNNING:
+            return  # gone, finished or cancelled: a redelivered message has nothing to do
+        step = operation.steps.exclude(state__in=[Step.State.DONE, Step.State.SKIPPED]).first()
+        if step is None:
+            finish(operation, succeeded=True)
+            return
+        now = timezone.now()
+        if step.state == Step.State.WAITING:
+            return
+        if step.state == Step.State.FAILED:
+            return
+        if (
+            step.state == Step.State.RUNNING
+            and step.lease_expires_at
+            and step.lease_expires_at > now
+        ):
+            return  # another worker holds it
+        if step.not_before and step.not_before > now:
+            _enqueue(operation, (step.not_before - now).total_seconds())
+            return
+        generation = step.generation + 1
+        claimed = Step.objects.filter(pk=step.pk, generation=step.generation).update(
+            state=Step.State.RUNNING,
+            generation=generation,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
+            started_at=now,
+            not_before=None,
+        )
+        if not claimed:
+            return
+        step.refresh_from_db()
+        if step.index == 0 and step.attempts == 1 and operation.kind == Operation.Kind.PROVISION:
+            _begin(operation)
+        _progress(operation, step)
+        if not _execute(operation, step, generation):
+            return
+
+
+def _execute(operation: Operation, step: Step, generation: int) -> bool:
+    """Run one claimed step; True to continue with the next one."""
+    try:
+        outcome = ACTIONS[step.name](operation, step)
+    except NotYet as wait:
+        Step.objects.filter(pk=step.pk, generation=generation).update(
+            state=Step.State.PENDING,
+            attempts=F("attempts") - 1,
+            not_before=timezone.now() + timedelta(seconds=wait.delay),
+        )
+        _enqueue(operation, wait.delay)
+        return False
+    except BmcError as error:
+        return _bmc_failed(operation, step, generation, error)
+    state = Step.State.WAITING if outcome == WAIT else Step.State.DONE
+    completed = Step.objects.filter(pk=step.pk, generation=generation).update(
+        state=state,
+        finished_at=timezone.now() if state == Step.State.DONE else None,
+        lease_expires_at=None,
+        error="",
+    )
+    if not completed:
+        logger.info("stale result for step %s of operation %s ignored", step.name, operation.pk)
+        return False
+    return state == Step.State.DONE
+
+
+def _bmc_failed(operation: Operation, step: Step, generation: int, error: BmcError) -> bool:
+    raw = {
+        "status_code": error.raw.status_code,
+        "body": error.raw.body,
+        "completion_code": error.raw.completion_code,
+        "message": error.raw.message,
+    }
+    message = describe_bmc_error(error)
+    retryable = not isinstance(error, BmcPermanentError)
+    if retryable and step.attempts < settings.STEP_MAX_ATTEMPTS:
+        delay = _backoff(step.attempts)
+        Step.objects.filter(pk=step.pk, generation=generation).update(
+            state=Step.State.PENDING,
+            error=message,
+            raw=raw,
+            not_before=timezone.now() + timedelta(seconds=delay),
+        )
+        _enqueue(operation, delay)
+        return False
+    with transaction.atomic():
+        if not Step.objects.filter(pk=step.pk, generation=generation).update(
+            state=Step.State.FAILED, error=message, raw=raw, finished_at=timezone.now()
+        ):
+            return False
+        fail(
+            operation,
+            f"{STEP_LABELS.get(step.name, step.name)} failed: {message}",
+            machine_fault=True,
+        )
+    return False
+
+
+@transaction.atomic
+def advance_waiting(operation: Operation, step_name: str) -> bool:
+    """A waiting step's condition happened (agent finished, server phoned home): complete it
+    and let the runner continue. False if the operation was not waiting for that."""
+    done = Step.objects.filter(
+        operation=operation, name=step_name, state=Step.State.WAITING
+    ).order_by("index")[:1]
+    step = done.first()
+    if step is None or operation.state != Operation.State.RUNNING:
+        return False
+    if not Step.objects.filter(pk=step.pk, state=Step.State.WAITING).update(
+        state=Step.State.DONE, finished_at=timezone.now()
+    ):
+        return False
+    _enqueue(operation)
+    return True
+
+
+def record_progress(operation: Operation, *, step: str, percent: int, message: str) -> None:
+    """An installer progress report: the device's timeline and its progress bar."""
+    device = operation.device
+    workflow = WORKFLOWS[operation.kind]
+    base = 100 * workflow.steps.index("await_agent") // len(workflow.steps)
+    span = 100 // len(workflow.steps)
+    overall = min(99, base + span * max(0, min(100, percent)) // 100)
+    Device.objects.filter(pk=device.pk).update(
+        provisioning_percentage=overall, current_step=message[:100] or step
+    )
+    audit.record(
+        f"provisioning.{step}",
+        actor=None,
+        text=message or f"{step}: {percent}%",
+        project=device.project,
+        objects=[device],
+    )
+
+
+@transaction.atomic
+def fail(operation: Operation, reason: str, *, machine_fault: bool = False) -> None:
+    """End an operation as failed. A machine fault during provisioning parks the machine in
+    maintenance and retries the device on another machine of the plan (bounded)."""
+    if not Operation.objects.filter(pk=operation.pk, state=Operation.State.RUNNING).update(
+        state=Operation.State.FAILED, finished_at=timezone.now(), error=reason[:2000]
+    ):
+        return
+    machine = operation.machine
+    if machine_fault:
+        Machine.objects.filter(pk=machine.pk).update(
+            state=Machine.State.MAINTENANCE, fault_reason=reason[:2000]
+        )
+        audit.record(
+            "machine.fault",
+            actor=None,
+            text=f"{machine.name}: {reason}",
+            user=None,
+            objects=[machine],
+        )
+    if (
+        operation.kind == Operation.Kind.PROVISION
+        and machine_fault
+        and _failover(operation, reason)
+    ):
+        return
+    _settle(operation, succeeded=False, reason=reason)
+
+
+def _failover(operation: Operation, reason: str) -> bool:
+    device = operation.device
+    attempt = int(operation.params.get("attempt", 1))
+    if attempt > settings.PROVISION_FAILOVER_LIMIT:
+        return False
+    try:
+        with transaction.atomic():
+            [replacement] = allocation.allocate(plan=device.plan, count=1, metros=[device.metro])
+    except allocation.InsufficientCapacity:
+        return False
+    Device.objects.filter(pk=device.pk).update(machine=replacement, facility=replacement.facility)
+    device.machine, device.facility = replacement, replacement.facility
+    audit.record(
+        "provisioning.failover",
+        actor=None,
+        text=f"Hardware fault ({reason}); retrying {device.hostname} on other hardware",
+        project=device.project,
+        objects=[device],
+    )
+    from .services import start_operation
+
+    start_operation(
+        device, Operation.Kind.PROVISION, acting_user=None, params={"attempt": attempt + 1}
+    )
+    return True
+
+
+@transaction.atomic
+def finish(operation: Operation, *, succeeded: bool) -> None:
+    """All steps done: close the operation and settle the device and machine."""
+    if not Operation.objects.filter(pk=operation.pk, state=Operation.State.RUNNING).update(
+        state=Operation.State.SUCCEEDED, finished_at=timezone.now()
+    ):
+        return
+    _settle(operation, succeeded=succeeded)
+
+
+def _settle(operation: Operation, *, succeeded: bool, reason: str = "") -> None:
+    workflow = WORKFLOWS[operation.kind]
+    device, machine = operation.device, operation.machine
+    state = workflow.succeeded if succeeded else workflow.failed
+    fields = {"state": state, "current_step": "", "failure_reason": "" if succeeded else reason}
+    if operation.kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL):
+        fields["provisioning_percentage"] = 100 if succeeded else None
+    if operation.kind == Operation.Kind.DEPROVISION:
+        fields["deleted_at"] = timezone.now()
+        fields["machine"] = None
+        if not succeeded:
+            _release(operation, None)
+        Machine.objects.filter(pk=machine.pk).exclude(state=Machine.State.MAINTENANCE).update(
+            state=Machine.State.AVAILABLE if succeeded else Machine.State.MAINTENANCE,
+            fault_reason="" if succeeded else f"Cleaning failed: {reason}"[:2000],
+        )
+    elif operation.kind == Operation.Kind.PROVISION and succeeded:
+        Machine.objects.filter(pk=machine.pk).update(state=Machine.State.IN_USE)
+    Device.objects.filter(pk=device.pk).update(**fields)
+    verb = "succeeded" if succeeded else f"failed: {reason}"
+    audit.record(
+        f"device.{operation.kind}.{'succeeded' if succeeded else 'failed'}",
+        actor=None,
+        text=f"{operation.kind.replace('_', ' ').capitalize()} of {device.hostname} {verb}",
+        project=device.project,
+        objects=[device],
+    )
+    if device.batch_id:
+        _settle_batch(device.batch_id)
+
+
+def _settle_batch(batch_id: int) -> None:
+    states = set(Device.objects.filter(batch_id=batch_id).values_list("state", flat=True))
+    if states & {Device.State.QUEUED, Device.State.PROVISIONING}:
+        return
+    final = Batch.State.FAILED if Device.State.FAILED in states else Batch.State.COMPLETED
+    Batch.objects.filter(pk=batch_id).update(state=final)
+
+
+def operation_for_boot(machine: Machine) -> Operation | None:
+    """The open operation a booting machine is part of, if any."""
+    return (
+        Operation.objects.select_related("device__operating_system", "device__project")
+        .filter(machine=machine, state=Operation.State.RUNNING)
+        .first()
+    )
+
+
+def waiting_step(operation: Operation) -> Step | None:
+    """The step the operation waits on, if it is waiting on the machine."""
+    return operation.steps.filter(state=Step.State.WAITING, name__in=WAITING_STEPS).first()
