@@ -11,6 +11,30 @@ from django.core.cache import cache
 from tests import factories
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_broker_folder(tmp_path_factory):
+    """With the embedded filesystem broker, tests publish into their own folder, not the demo's
+    var/broker (a real broker, as in CI, is used as configured)."""
+    from portal.celery import app
+
+    if not app.conf.broker_url.startswith("filesystem"):
+        yield
+        return
+    saved = dict(app.conf.broker_transport_options)
+    folder = tmp_path_factory.mktemp("broker")
+    for name in ("queue", "control", "processed"):
+        (folder / name).mkdir()
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+    }
+    yield
+    app.conf.broker_transport_options = saved
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     # Argon2 is deliberately slow; tests check behaviour, not the hash's cost.

@@ -12,34 +12,14 @@ from portal.celery import app
 from portal.models import Invitation
 
 
-@pytest.fixture
-def isolated_broker(tmp_path):
-    """The embedded filesystem broker gets a private folder so a running demo is untouched."""
-    if not app.conf.broker_url.startswith("filesystem"):
-        yield app
-        return
-    saved = dict(app.conf.broker_transport_options)
-    folder, control = tmp_path / "queue", tmp_path / "control"
-    folder.mkdir()
-    control.mkdir()
-    app.conf.broker_transport_options = {
-        "data_folder_in": str(folder),
-        "data_folder_out": str(folder),
-        "control_folder": str(control),
-        "store_processed": False,
-    }
-    yield app
-    app.conf.broker_transport_options = saved
-
-
 @pytest.mark.django_db(transaction=True)
-def test_expire_invitations_runs_on_a_worker(isolated_broker, acme, alice):
+def test_expire_invitations_runs_on_a_worker(acme, alice):
     invitation, _ = services.invite_member(
         organization=acme, invitee="late@example.com", role="admin", acting_user=alice
     )
     Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(1))
-    with start_worker(isolated_broker, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        isolated_broker.send_task("portal.tasks.expire_invitations")
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        app.send_task("portal.tasks.expire_invitations")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             invitation.refresh_from_db()
