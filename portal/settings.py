@@ -215,6 +215,30 @@ POWER_POLL_SECONDS = float(os.environ.get("POWER_POLL_SECONDS", "2"))
 PROVISION_FAILOVER_LIMIT = int(os.environ.get("PROVISION_FAILOVER_LIMIT", "2"))
 OPERATION_DEADLINE_MINUTES = int(os.environ.get("OPERATION_DEADLINE_MINUTES", "45"))
 
+# Boot path (iPXE, installer agent, metadata service). Servers may reach the portal under
+# another name than browsers do, so the URLs handed to them come from BOOT_BASE_URL if set.
+BOOT_BASE_URL = os.environ.get("BOOT_BASE_URL", "").rstrip("/")
+# The OS-independent kernel and initrd booted for rescue (and deprovision when the OS has none).
+RESCUE_KERNEL_URL = os.environ.get(
+    "RESCUE_KERNEL_URL", "http://images.ironyard.invalid/rescue/vmlinuz"
+)
+RESCUE_INITRD_URL = os.environ.get(
+    "RESCUE_INITRD_URL", "http://images.ironyard.invalid/rescue/initrd"
+)
+# The image size the agent is told when the catalogue does not say (it sizes progress only).
+INSTALL_IMAGE_SIZE_BYTES = int(os.environ.get("INSTALL_IMAGE_SIZE_BYTES", str(2 * 1024**3)))
+# Firmware and cloud-init talk plain HTTP to these paths; never redirect them to HTTPS.
+SECURE_REDIRECT_EXEMPT += [
+    r"^boot/",
+    r"^metadata$",
+    r"^userdata$",
+    r"^2009-04-04/",
+    r"^phone-home$",
+    r"^user-state$",
+]
+POWER_DRIFT_CHECK_SECONDS = int(os.environ.get("POWER_DRIFT_CHECK_SECONDS", "300"))
+POWER_DRIFT_BATCH = int(os.environ.get("POWER_DRIFT_BATCH", "50"))
+
 # Capacity words per metro and plan: 0 available is "unavailable", up to this many "limited".
 CAPACITY_LIMITED_THRESHOLD = int(os.environ.get("CAPACITY_LIMITED_THRESHOLD", "5"))
 
@@ -251,6 +275,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-invitations": {"task": "portal.tasks.expire_invitations", "schedule": 3600.0},
+    "reconcile": {"task": "provisioning.tasks.reconcile", "schedule": 15.0},
 }
 
 LOGGING = {

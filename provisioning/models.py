@@ -192,7 +192,7 @@ class Operation(UUIDModel):
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
     params = models.JSONField(default=dict, blank=True)
     # The installer agent's bearer token for this operation, stored as a digest.
-    agent_token_digest = models.CharField(max_length=64, blank=True)
+    agent_token_digest = models.CharField(max_length=64, blank=True, db_index=True)
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
