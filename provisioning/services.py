@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -232,6 +233,7 @@ def start_operation(
                 params=params or {},
                 created_by=acting_user,
                 agent_token_digest="",
+                deadline=timezone.now() + timedelta(minutes=settings.OPERATION_DEADLINE_MINUTES),
             )
     except IntegrityError as exc:
         raise Conflict(
