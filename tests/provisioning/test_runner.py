@@ -1,0 +1,165 @@
+"""The step runner against sushy-tools' Redfish emulator: a third-party BMC, real protocol.
+
+The machine's in-band side is played by the test (advance_waiting is what the boot endpoints
+call when the agent finishes and when the server phones home); everything else is real.
+"""
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from inventory.bmc import BootDevice, PowerState
+from inventory.models import Machine
+from provisioning import reconciler, runner, services
+from provisioning.models import Device, Operation, Step
+from tests.inventory import factories as inv
+from tests.inventory.conftest import NODE1, NODE2, PASSWORD, USERNAME
+from tests.provisioning.factories import make_site, request_for
+
+
+def point_at(machine: Machine, url: str, system: dict) -> Machine:
+    machine.bmc_address, machine.bmc_system_id = url, system["uuid"]
+    machine.bmc_username, machine.bmc_password = USERNAME, PASSWORD
+    machine.save()
+    return machine
+
+
+@pytest.fixture
+def deployed(web, alice, start_redfish, django_capture_on_commit_callbacks):
+    """One device whose machine is NODE1 behind a sushy-tools emulator; nothing run yet."""
+    url = start_redfish(systems=[NODE1, NODE2])
+    site = make_site(machines=1)
+    point_at(Machine.objects.get(), url, NODE1)
+    with django_capture_on_commit_callbacks():
+        [device] = services.create_devices(
+            project=web, acting_user=alice, request=request_for(*site)
+        )
+    return device, url
+
+
+def bmc_of(machine):
+    from inventory import bmc_access
+    from inventory.bmc import driver_for
+
+    return driver_for(bmc_access.endpoint(machine))
+
+
+def steps(operation):
+    return list(operation.steps.values_list("name", "state"))
+
+
+def test_provision_walks_its_steps_and_waits_without_holding_a_worker(deployed):
+    device, _ = deployed
+    operation = device.operations.get()
+    runner.run(operation.pk)
+    device.refresh_from_db()
+    assert device.state == "provisioning"
+    assert steps(operation)[:3] == [
+        ("set_boot_pxe", "done"),
+        ("power_cycle", "done"),
+        ("await_agent", "waiting"),
+    ]
+    with bmc_of(device.machine) as bmc:
+        # Powered on; the one-time PXE override was consumed by that boot.
+        assert bmc.power_state() == PowerState.ON
+    assert runner.advance_waiting(operation, "await_agent")
+    assert not runner.advance_waiting(operation, "await_agent")  # already moved on
+    runner.run(operation.pk)
+    assert steps(operation)[3:] == [
+        ("set_boot_disk", "done"),
+        ("power_cycle", "done"),
+        ("await_phone_home", "waiting"),
+    ]
+    with bmc_of(device.machine) as bmc:
+        assert bmc.boot_device().device == BootDevice.DISK
+    runner.advance_waiting(operation, "await_phone_home")
+    runner.run(operation.pk)
+    device.refresh_from_db()
+    operation.refresh_from_db()
+    assert (device.state, device.provisioning_percentage, operation.state) == (
+        "active",
+        100,
+        "succeeded",
+    )
+    assert Machine.objects.get(pk=device.machine_id).state == "in_use"
+
+
+def test_a_redelivered_message_does_nothing_twice(deployed):
+    device, _ = deployed
+    operation = device.operations.get()
+    runner.run(operation.pk)
+    generations = list(operation.steps.values_list("generation", flat=True))
+    runner.run(operation.pk)  # the same doorbell again while waiting on the agent
+    assert list(operation.steps.values_list("generation", flat=True)) == generations
+
+
+def test_a_stale_worker_result_is_fenced_off(deployed):
+    device, _ = deployed
+    operation = device.operations.get()
+    step = operation.steps.get(index=0)
+    # Worker A claims the step (generation 1) and is presumed dead when its lease expires.
+    Step.objects.filter(pk=step.pk).update(
+        state="running", generation=1, lease_expires_at="2000-01-01T00:00:00Z"
+    )
+    reconciler.expire_leases(now=timezone.now())
+    runner.run(operation.pk)  # worker B re-claims (generation 2) and completes it
+    step.refresh_from_db()
+    assert (step.state, step.generation) == ("done", 2)
+    # Worker A wakes up and finishes its (generation 1) run of the step: fenced off.
+    assert runner._execute(operation, step, 1) is False
+    step.refresh_from_db()
+    assert (step.state, step.generation) == ("done", 2)
+
+
+@override_settings(STEP_MAX_ATTEMPTS=2, STEP_RETRY_BASE_SECONDS=0)
+def test_a_dead_bmc_parks_the_machine_and_the_device_moves_to_other_hardware(
+    web, alice, start_redfish, closed_port, django_capture_on_commit_callbacks
+):
+    url = start_redfish(systems=[NODE1, NODE2])
+    site = make_site(machines=0)
+    facility = inv.make_facility(site[0])
+    dead = point_at(inv.make_machine(facility, site[1]), f"http://127.0.0.1:{closed_port}", NODE2)
+    healthy = point_at(inv.make_machine(facility, site[1]), url, NODE1)
+    Machine.objects.filter(pk=healthy.pk).update(state="maintenance")
+    with django_capture_on_commit_callbacks():
+        [device] = services.create_devices(
+            project=web, acting_user=alice, request=request_for(*site)
+        )
+    assert device.machine_id == dead.pk
+    Machine.objects.filter(pk=healthy.pk).update(state="available")
+    first = device.operations.get()
+    for _ in range(2):  # one transient failure, then the attempts are spent
+        Step.objects.filter(operation=first).update(not_before=None)
+        runner.run(first.pk)
+    first.refresh_from_db()
+    assert first.state == "failed" and "unreachable" in first.error
+    dead.refresh_from_db()
+    assert dead.state == "maintenance" and "unreachable" in dead.fault_reason
+    device.refresh_from_db()
+    assert device.machine_id == healthy.pk
+    retry = device.operations.get(state="running")
+    assert retry.params == {"attempt": 2}
+    runner.run(retry.pk)
+    assert steps(retry)[2] == ("await_agent", "waiting")
+
+
+def test_power_drift_is_recorded_and_left_alone(deployed):
+    device, _ = deployed
+    Device.objects.filter(pk=device.pk).update(state="active")
+    Operation.objects.filter(device=device).update(state="succeeded")
+    Machine.objects.filter(pk=device.machine_id).update(state="in_use")
+    with bmc_of(device.machine) as bmc:
+        assert bmc.power_state() == PowerState.OFF
+    assert reconciler.check_power_drift(device.machine_id) == "off"
+    assert device.project.events.filter(type="device.power_drift").count() == 1
+    with bmc_of(device.machine) as bmc:
+        assert bmc.power_state() == PowerState.OFF  # nobody power-cycled it
+
+
+def test_orphaned_moving_devices_are_settled(deployed):
+    device, _ = deployed
+    Operation.objects.filter(device=device).update(state="cancelled")
+    Device.objects.filter(pk=device.pk).update(updated_at="2000-01-01T00:00:00Z")
+    assert reconciler.settle_orphans(now=timezone.now()) == 1
+    device.refresh_from_db()
+    assert device.state == "failed"
