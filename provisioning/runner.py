@@ -13,7 +13,7 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -228,6 +228,17 @@ def _execute(operation: Operation, step: Step, generation: int) -> bool:
         return False
     except BmcError as error:
         return _bmc_failed(operation, step, generation, error)
+    except DatabaseError:
+        raise  # the lease expires and the reconciler rings again: the database may be back
+    except Exception as error:
+        # A bug must end the operation visibly, not loop through lease expiries forever.
+        logger.exception("step %s of operation %s crashed", step.name, operation.pk)
+        with transaction.atomic():
+            if Step.objects.filter(pk=step.pk, generation=generation).update(
+                state=Step.State.FAILED, error=repr(error)[:2000], finished_at=timezone.now()
+            ):
+                fail(operation, f"Internal error in {step.name}; operators have the details.")
+        return False
     state = Step.State.WAITING if outcome == WAIT else Step.State.DONE
     completed = Step.objects.filter(pk=step.pk, generation=generation).update(
         state=state,
