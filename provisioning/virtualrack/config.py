@@ -161,7 +161,9 @@ def demo_layout() -> list[tuple[str, dict]]:
     return [(s["facility"], plans[(s["cpus"], s["memory_gib"])]) for s in demo.demo_systems()]
 
 
-def build_specs(config: RackConfig, layout: list[tuple[str, dict]] | None = None) -> list[ServerSpec]:
+def build_specs(
+    config: RackConfig, layout: list[tuple[str, dict]] | None = None
+) -> list[ServerSpec]:
     """The rack's servers: the demo layout repeated to `config.servers`, stable per index."""
     layout = demo_layout() if layout is None else layout
     if config.facilities:
