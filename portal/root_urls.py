@@ -5,6 +5,8 @@ from django.urls import include, path
 urlpatterns = [
     path("metal/v1/", include("portal.api.urls")),
     path("metal/v1/", include("inventory.api.urls")),
+    path("metal/v1/", include("provisioning.api.urls")),
+    path("", include("provisioning.boot.urls")),  # boot/…, metadata, phone-home (machines)
     path("", include("inventory.urls")),  # operator/… (staff) and catalogue/ (signed in)
     path("", include("portal.urls")),
 ]

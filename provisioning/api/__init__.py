@@ -1,0 +1,1 @@
+"""Metal v1 API for devices."""

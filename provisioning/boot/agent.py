@@ -1,0 +1,58 @@
+"""The installer agent's side of an operation: who it is (its bearer token) and what to do."""
+
+from django.conf import settings
+
+from portal import tokens
+
+from ..models import Operation
+from .metadata import ssh_key_lines
+
+
+def operation_for_token(token: str) -> Operation | None:
+    """The operation whose current agent token this is (any state), or None."""
+    if not token:
+        return None
+    operation = (
+        Operation.objects.select_related(
+            "device__operating_system", "device__project", "device__facility", "machine"
+        )
+        .filter(agent_token_digest=tokens.digest(token))
+        .first()
+    )
+    if operation is None or not tokens.matches(token, operation.agent_token_digest):
+        return None
+    return operation
+
+
+def instructions(operation: Operation) -> dict:
+    """The agent's step list for this operation."""
+    device = operation.device
+    kind = operation.kind
+    steps: list[dict] = []
+    if kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL):
+        os_ = device.operating_system
+        preserve = kind == Operation.Kind.REINSTALL and operation.params.get("preserve_data")
+        if not preserve:
+            steps.append({"name": "wipe_disks"})
+        steps.append(
+            {
+                "name": "write_image",
+                "image_url": os_.image_url,
+                "checksum": os_.image_checksum,
+                # The catalogue has no image size; the agent uses it for progress only.
+                "size_bytes": settings.INSTALL_IMAGE_SIZE_BYTES,
+            }
+        )
+        steps.append(
+            {
+                "name": "configure",
+                "hostname": device.hostname,
+                "ssh_keys": ssh_key_lines(device),
+                "userdata": device.userdata,
+            }
+        )
+    elif kind == Operation.Kind.DEPROVISION:
+        steps.append({"name": "wipe_disks"})
+    elif kind == Operation.Kind.RESCUE:
+        steps.append({"name": "rescue"})
+    return {"operation": {"id": str(operation.uuid), "type": kind}, "steps": steps}

@@ -1,0 +1,194 @@
+"""The Metal `Metadata` document of a device, shared by the metadata service (which finds the
+device by the caller's address) and the owner's `GET /metal/v1/devices/{id}/metadata`."""
+
+import ipaddress
+
+from django.conf import settings
+
+from portal.hrefs import href_for
+
+from ..models import Device, IPAssignment
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def boot_base_url() -> str:
+    """The portal's base URL as servers reach it (BOOT_BASE_URL, else SITE_URL)."""
+    return (settings.BOOT_BASE_URL or settings.SITE_URL).rstrip("/")
+
+
+def ssh_key_lines(device: Device) -> list[str]:
+    """The public key lines to install: the device's keys, then the inline ones."""
+    keys = [key.key.strip() for key in device.ssh_keys.all()]
+    return keys + [line.strip() for line in device.extra_ssh_keys if line and line.strip()]
+
+
+def device_for_address(address: str | None) -> Device | None:
+    """The live device a source address belongs to: its machine's in-band (boot) address, or
+    an address inside one of its IP assignments."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    live = Device.objects.live().select_related(
+        "plan", "metro", "facility", "operating_system", "machine", "project"
+    )
+    # Assignments are stored as canonical CIDR strings, so every network that could contain
+    # the address is one of its supernets: an exact-match IN query, portable to SQLite.
+    supernets = [
+        str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
+        for length in range(ip.max_prefixlen, -1, -1)
+    ]
+    device = live.filter(ip_assignments__network__in=supernets).first()
+    if device is None:
+        device = live.filter(machine__inband_address=str(ip)).first()
+    return device
+
+
+def _address(assignment: IPAssignment) -> dict:
+    """One assigned subnet in the metadata service's shape (first host is the gateway)."""
+    net = ipaddress.ip_network(assignment.network)
+    parent = ipaddress.ip_network(assignment.reservation.network)
+    if net.num_addresses == 1:
+        # A lone elastic address: the gateway is the reservation's first address.
+        address, gateway = net[0], parent[0] if parent.num_addresses <= 2 else parent[1]
+    elif net.num_addresses == 2:
+        # /31 and /127 point-to-point: network address is the gateway, the other one is ours.
+        gateway, address = net[0], net[1]
+    else:
+        gateway, address = net[1], net[2]
+    return {
+        "id": str(assignment.uuid),
+        "address_family": net.version,
+        "netmask": str(net.netmask),
+        "public": assignment.public,
+        "management": assignment.management,
+        "address": str(address),
+        "gateway": str(gateway),
+        "network": str(net.network_address),
+        "cidr": net.prefixlen,
+        "enabled": True,
+        "parent_block": {
+            "network": str(parent.network_address),
+            "netmask": str(parent.netmask),
+            "cidr": parent.prefixlen,
+            "href": href_for(assignment.reservation),
+        },
+        "href": href_for(assignment),
+    }
+
+
+def build_metadata(device: Device) -> dict:
+    """The metadata service's JSON for a device (Metal's `Metadata` plus network and URLs)."""
+    machine = device.machine
+    nics = list(machine.nics.all()) if machine is not None else []
+    assignments = list(device.ip_assignments.select_related("reservation").order_by("pk"))
+    addresses = [_address(a) for a in assignments]
+    os_ = device.operating_system
+    plan = device.plan
+    created = device.created_at
+    base = boot_base_url()
+    return {
+        "id": str(device.uuid),
+        "hostname": device.hostname,
+        "iqn": f"iqn.{created:%Y-%m}.net.ironyard:device.{device.short_id}",
+        "operating_system": {
+            "slug": os_.slug,
+            "distro": os_.distro,
+            "version": os_.version,
+            "license_activation": {"state": "unlicensed"},
+            "image_tag": None,
+        },
+        "plan": plan.slug,
+        "class": plan.plan_class or plan.slug,
+        "facility": device.facility.code,
+        "metro": device.metro.code,
+        "reserved": False,
+        "tags": list(device.tags),
+        "ssh_keys": ssh_key_lines(device),
+        "state": device.state,
+        "customdata": device.customdata or {},
+        "specs": plan.specs or {},
+        "private_subnets": sorted(
+            {
+                f"{a['parent_block']['network']}/{a['parent_block']['cidr']}"
+                for a in addresses
+                if a["address_family"] == 4 and not a["public"]
+            }
+        ),
+        "network": {
+            "bonding": {
+                "mode": 4,
+                "link_aggregation": "bonded",
+                "mac": nics[0].mac_address if nics else "",
+            },
+            "interfaces": [
+                {"name": nic.name, "mac": nic.mac_address, "bond": "bond0"} for nic in nics
+            ],
+            "addresses": addresses,
+        },
+        "volumes": [],
+        "api_url": f"{settings.SITE_URL.rstrip('/')}/metal/v1",
+        "phone_home_url": f"{base}/phone-home",
+        "user_state_url": f"{base}/user-state",
+    }
+
+
+def api_metadata(device: Device) -> dict:
+    """The same document in the API spec's shape: `network.addresses` are strings
+    ("address/cidr") and bonding also sits under `network.network`, as Metal's schema (and the
+    SDKs generated from it) declare it."""
+    document = build_metadata(device)
+    network = document["network"]
+    document["network"] = {
+        **network,
+        "addresses": [f"{a['address']}/{a['cidr']}" for a in network["addresses"]],
+        "network": {"bonding": network["bonding"]},
+    }
+    return document
+
+
+def _first_address(metadata: dict, family: int, public: bool) -> str:
+    for address in metadata["network"]["addresses"]:
+        if address["address_family"] == family and address["public"] == public:
+            return address["address"]
+    return ""
+
+
+def ec2_tree(metadata: dict) -> dict:
+    """The EC2-style `/2009-04-04/meta-data` tree: dicts are directories, lists are newline
+    lists, strings are values; empty values are left out."""
+    os_ = metadata["operating_system"]
+    tree = {
+        "instance-id": metadata["id"],
+        "hostname": metadata["hostname"],
+        "local-hostname": metadata["hostname"],
+        "iqn": metadata["iqn"],
+        "plan": metadata["plan"],
+        "facility": metadata["facility"],
+        "metro": metadata["metro"],
+        "tags": metadata["tags"],
+        "operating-system": {
+            "slug": os_["slug"],
+            "distro": os_["distro"],
+            "version": os_["version"],
+            "license_activation": {"state": os_["license_activation"]["state"]},
+        },
+        "public-keys": metadata["ssh_keys"],
+        "public-ipv4": _first_address(metadata, 4, True),
+        "public-ipv6": _first_address(metadata, 6, True),
+        "local-ipv4": _first_address(metadata, 4, False),
+    }
+    return _prune(tree)
+
+
+def _prune(node: dict) -> dict:
+    pruned = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            value = _prune(value)
+        if value not in ("", [], {}, None):
+            pruned[key] = value
+    return pruned

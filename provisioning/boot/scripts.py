@@ -1,0 +1,118 @@
+"""iPXE scripts: what a machine that network-boots is told to do next.
+
+The decision is the ledger's: an open provision, reinstall, rescue or deprovision whose
+installer has not finished boots the installer kernel with a fresh agent token; a device with a
+custom iPXE setup chains it; anything else boots from disk (`exit` hands back to the firmware).
+"""
+
+import re
+
+from django.conf import settings
+
+from inventory.models import Machine
+
+from .. import services
+from ..models import Device, Operation, Step
+from ..runner import advance_waiting, operation_for_boot
+from .metadata import boot_base_url
+
+HEADER = "#!ipxe"
+_MAC = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
+
+# What a DHCP server (or QEMU's bootfile) points at: come back with the facts that name us.
+CHAIN_WITH_IDENTITY = (
+    f"{HEADER}\nchain /boot/ipxe?mac=${{net0/mac}}&uuid=${{uuid}}&serial=${{serial}}\n"
+)
+DISK = f"{HEADER}\nexit\n"
+
+AGENT_KINDS = (
+    Operation.Kind.PROVISION,
+    Operation.Kind.REINSTALL,
+    Operation.Kind.RESCUE,
+    Operation.Kind.DEPROVISION,
+)
+
+
+def normalise_mac(raw: str) -> str | None:
+    """`AA-BB-…`, `aa:bb:…` or `aabb…` → `aa:bb:cc:dd:ee:ff`; None if it is not a MAC."""
+    value = raw.strip().lower()
+    if not _MAC.match(value):
+        return None
+    digits = value.replace(":", "").replace("-", "")
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def unknown_machine(mac: str | None) -> str:
+    """For a MAC we do not know: say so on the console, then boot from disk."""
+    name = mac or "with an unreadable MAC address"
+    return f"{HEADER}\necho Ironyard does not know machine {name}; booting from disk\nexit\n"
+
+
+def _installer_urls(operation: Operation) -> tuple[str, str]:
+    os_ = operation.device.operating_system
+    if operation.kind == Operation.Kind.RESCUE or not os_.kernel_url:
+        return settings.RESCUE_KERNEL_URL, settings.RESCUE_INITRD_URL
+    return os_.kernel_url, os_.initrd_url
+
+
+def installer(operation: Operation) -> str:
+    """Boot the installer (or rescue) kernel with a fresh token; older tokens stop working."""
+    token = services.issue_agent_token(operation)
+    kernel, initrd = _installer_urls(operation)
+    arguments = " ".join(
+        [
+            "initrd=initrd.magic",
+            f"ironyard.agent={boot_base_url()}/boot/agent/v1",
+            f"ironyard.token={token}",
+            f"ironyard.operation={operation.uuid}",
+            "console=ttyS0,115200",
+        ]
+    )
+    lines = [HEADER, f"kernel {kernel} {arguments}"]
+    if initrd:
+        lines.append(f"initrd {initrd}")
+    lines.append("boot")
+    return "\n".join(lines) + "\n"
+
+
+def custom(device: Device) -> str | None:
+    """The device's own iPXE (custom_ipxe OS or always_pxe): chain its URL, or serve its
+    `#!ipxe` user data; None if it has none."""
+    if not (device.operating_system.custom_ipxe or device.always_pxe):
+        return None
+    if device.ipxe_script_url:
+        return f"{HEADER}\nchain {device.ipxe_script_url}\n"
+    if device.userdata.startswith(HEADER):
+        return device.userdata if device.userdata.endswith("\n") else device.userdata + "\n"
+    return None
+
+
+def _installer_pending(operation: Operation) -> bool:
+    return (
+        operation.steps.filter(name="await_agent")
+        .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED])
+        .exists()
+    )
+
+
+def script_for(machine: Machine) -> str:
+    """The iPXE script for a known machine that is network-booting now."""
+    operation = operation_for_boot(machine)
+    if operation is not None and operation.kind in AGENT_KINDS and _installer_pending(operation):
+        device = operation.device
+        installs = operation.kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL)
+        if installs and device.operating_system.custom_ipxe:
+            # Nothing to install: the user's own iPXE is the installer, and it has started.
+            script = custom(device)
+            if script is not None:
+                advance_waiting(operation, "await_agent")
+                return script
+        return installer(operation)
+    device = (
+        Device.objects.live().select_related("operating_system").filter(machine=machine).first()
+    )
+    if device is not None:
+        script = custom(device)
+        if script is not None:
+            return script
+    return DISK

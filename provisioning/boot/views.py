@@ -1,0 +1,304 @@
+"""Machine-facing endpoints: plain views, no sessions, no CSRF (machines have neither).
+
+Callers are identified by their source address (`audit.client_ip`, which honours
+X-Forwarded-For only from TRUSTED_PROXIES) and, on the agent API, by a bearer token bound to
+one running operation. Errors are `{"errors": [...]}` JSON, as on the Metal API.
+"""
+
+import json
+import logging
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from inventory.models import Machine, MachineNic
+from portal import audit
+
+from ..models import Device, Operation
+from ..runner import advance_waiting, fail, record_progress
+from . import agent, scripts
+from .metadata import build_metadata, device_for_address, ec2_tree
+
+logger = logging.getLogger(__name__)
+
+USER_STATES = ("running", "succeeded", "failed")
+
+
+def _text(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _errors(status: int, *messages: str, **headers) -> JsonResponse:
+    return JsonResponse({"errors": list(messages)}, status=status, headers=headers or None)
+
+
+class BadBody(Exception):
+    """The request body is not the JSON object the endpoint expects."""
+
+
+def _json(request: HttpRequest) -> dict:
+    if not request.body.strip():
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadBody("The body must be JSON.") from exc
+    if not isinstance(body, dict):
+        raise BadBody("The body must be a JSON object.")
+    return body
+
+
+# iPXE
+
+
+def _record_inband(machine: Machine, address: str | None) -> None:
+    """Remember where the machine's in-band traffic comes from (one machine per address)."""
+    if not address or machine.inband_address == address:
+        return
+    Machine.objects.filter(inband_address=address).exclude(pk=machine.pk).update(
+        inband_address=None
+    )
+    Machine.objects.filter(pk=machine.pk).update(inband_address=address)
+    machine.inband_address = address
+
+
+@require_GET
+def ipxe(request: HttpRequest) -> HttpResponse:
+    """GET /boot/ipxe?mac=…: the script for this machine; without a MAC, a chain back here
+    that carries the MAC, UUID and serial (what DHCP's boot file points at)."""
+    raw_mac = request.GET.get("mac", "")
+    if not raw_mac.strip():
+        return _text(scripts.CHAIN_WITH_IDENTITY)
+    mac = scripts.normalise_mac(raw_mac)
+    address = audit.client_ip(request)
+    nic = (
+        MachineNic.objects.select_related("machine").filter(mac_address=mac).first()
+        if mac
+        else None
+    )
+    if nic is None:
+        logger.warning(
+            "iPXE boot from an unknown machine: mac=%r uuid=%r serial=%r address=%s",
+            raw_mac[:64],
+            request.GET.get("uuid", "")[:64],
+            request.GET.get("serial", "")[:64],
+            address,
+        )
+        return _text(scripts.unknown_machine(mac))
+    with transaction.atomic():
+        _record_inband(nic.machine, address)
+        script = scripts.script_for(nic.machine)
+    logger.info(
+        "iPXE boot of %s (mac %s) from %s: %s",
+        nic.machine.name,
+        mac,
+        address,
+        script.splitlines()[1].split(" ", 1)[0] if "\n" in script else "script",
+    )
+    return _text(script)
+
+
+# Installer agent
+
+
+def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonResponse | None]:
+    """The running operation the bearer token belongs to, or the error response."""
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None, _errors(
+            401,
+            "An installer token is required (Authorization: Bearer …).",
+            **{"WWW-Authenticate": "Bearer"},
+        )
+    operation = agent.operation_for_token(token)
+    if operation is None:
+        return None, _errors(
+            401,
+            "This installer token is not valid (or was replaced by a newer boot).",
+            **{"WWW-Authenticate": "Bearer"},
+        )
+    if operation.state != Operation.State.RUNNING:
+        return None, _errors(410, f"This operation is over ({operation.state}).")
+    return operation, None
+
+
+@require_GET
+def agent_instructions(request: HttpRequest) -> JsonResponse:
+    """GET /boot/agent/v1/instructions: the steps the installer runs."""
+    operation, error = _agent_operation(request)
+    if error is not None:
+        return error
+    return JsonResponse(agent.instructions(operation))
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+@csrf_exempt
+@require_POST
+def agent_progress(request: HttpRequest) -> HttpResponse:
+    """POST /boot/agent/v1/progress {step, percent, message}: timeline and progress bar."""
+    operation, error = _agent_operation(request)
+    if error is not None:
+        return error
+    try:
+        body = _json(request)
+    except BadBody as exc:
+        return _errors(422, str(exc))
+    step, percent, message = body.get("step"), body.get("percent"), body.get("message", "")
+    problems = []
+    if not isinstance(step, str) or not step.strip() or len(step) > 64:
+        problems.append("step: a non-empty string of at most 64 characters is required.")
+    if not _int_in(percent, 0, 100):
+        problems.append("percent: an integer from 0 to 100 is required.")
+    if not isinstance(message, str):
+        problems.append("message: must be a string.")
+    if problems:
+        return _errors(422, *problems)
+    record_progress(operation, step=step.strip(), percent=percent, message=message[:2000])
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def agent_done(request: HttpRequest) -> HttpResponse:
+    """POST /boot/agent/v1/done: the installer finished; the workflow moves on."""
+    operation, error = _agent_operation(request)
+    if error is not None:
+        return error
+    if not advance_waiting(operation, "await_agent"):
+        return _errors(409, "This operation is not waiting for the installer.")
+    audit.record(
+        "provisioning.agent_done",
+        actor=None,
+        text=f"Installer finished on {operation.device.hostname}",
+        project=operation.device.project,
+        objects=[operation.device],
+    )
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def agent_fail(request: HttpRequest) -> HttpResponse:
+    """POST /boot/agent/v1/fail {step, message}: the installer gave up (a machine fault)."""
+    operation, error = _agent_operation(request)
+    if error is not None:
+        return error
+    try:
+        body = _json(request)
+    except BadBody as exc:
+        return _errors(422, str(exc))
+    step, message = body.get("step"), body.get("message", "")
+    if not isinstance(step, str) or not step.strip() or not isinstance(message, str):
+        return _errors(422, "step (a non-empty string) and message (a string) are required.")
+    fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
+    return HttpResponse(status=204)
+
+
+# Metadata service
+
+
+def _caller(request: HttpRequest) -> Device | None:
+    return device_for_address(audit.client_ip(request))
+
+
+def _unknown_caller() -> JsonResponse:
+    return _errors(404, "No server is known at this address.")
+
+
+@require_GET
+def metadata(request: HttpRequest) -> JsonResponse:
+    """GET /metadata: the calling server's Metal metadata."""
+    device = _caller(request)
+    if device is None:
+        return _unknown_caller()
+    return JsonResponse(build_metadata(device))
+
+
+@require_GET
+def userdata(request: HttpRequest) -> HttpResponse:
+    """GET /userdata (and /2009-04-04/user-data): the calling server's raw user data."""
+    device = _caller(request)
+    if device is None:
+        return _unknown_caller()
+    if not device.userdata:
+        return _errors(404, "This server has no user data.")
+    return _text(device.userdata)
+
+
+def _ec2_render(node) -> str:
+    if isinstance(node, dict):
+        return "\n".join(f"{k}/" if isinstance(v, dict) else k for k, v in node.items())
+    if isinstance(node, list):
+        return "\n".join(str(item) for item in node)
+    return str(node)
+
+
+@require_GET
+def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
+    """GET /2009-04-04/meta-data[/key[/…]]: EC2-style listing or value."""
+    device = _caller(request)
+    if device is None:
+        return _unknown_caller()
+    node = ec2_tree(build_metadata(device))
+    for part in [p for p in key.split("/") if p]:
+        if not isinstance(node, dict) or part not in node:
+            return _errors(404, f"No meta-data at {key}.")
+        node = node[part]
+    return _text(_ec2_render(node))
+
+
+@csrf_exempt
+@require_POST
+def phone_home(request: HttpRequest) -> HttpResponse:
+    """POST /phone-home (any body): the installed OS booted; the workflow moves on."""
+    device = _caller(request)
+    if device is None:
+        return _unknown_caller()
+    operation = device.operations.filter(state=Operation.State.RUNNING).first()
+    advanced = operation is not None and advance_waiting(operation, "await_phone_home")
+    audit.record(
+        "device.phoned_home",
+        actor=None,
+        text=f"{device.hostname} phoned home"
+        + (" (first boot of the installed system)" if advanced else ""),
+        project=device.project,
+        objects=[device],
+    )
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def user_state(request: HttpRequest) -> HttpResponse:
+    """POST /user-state {state, code, message}: a user script's own progress report."""
+    device = _caller(request)
+    if device is None:
+        return _unknown_caller()
+    try:
+        body = _json(request)
+    except BadBody as exc:
+        return _errors(422, str(exc))
+    state, code, message = body.get("state"), body.get("code"), body.get("message", "")
+    problems = []
+    if state not in USER_STATES:
+        problems.append(f"state: must be one of {', '.join(USER_STATES)}.")
+    if not _int_in(code, 1000, 1099):
+        problems.append("code: an integer from 1000 to 1099 is required.")
+    if not isinstance(message, str):
+        problems.append("message: must be a string.")
+    if problems:
+        return _errors(422, *problems)
+    audit.record(
+        f"user_state.{state}",
+        actor=None,
+        text=f"{device.hostname} reported {state} ({code})" + (f": {message}" if message else ""),
+        project=device.project,
+        objects=[device],
+    )
+    return HttpResponse(status=204)

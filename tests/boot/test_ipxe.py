@@ -1,0 +1,186 @@
+"""GET /boot/ipxe: the script each situation gets, and what serving it records."""
+
+import logging
+import re
+
+import pytest
+
+from inventory.models import Machine, OperatingSystem
+from provisioning import services
+from provisioning.models import Device
+
+from .conftest import activate, open_operation, stage, step_state
+
+KERNEL = re.compile(
+    r"^kernel (?P<url>\S+) initrd=initrd\.magic ironyard\.agent=(?P<agent>\S+) "
+    r"ironyard\.token=(?P<token>\S+) ironyard\.operation=(?P<op>\S+) console=ttyS0,115200$"
+)
+
+
+def boot(client, machine, address="127.0.0.21", mac=None):
+    return client.get(
+        "/boot/ipxe",
+        {"mac": mac or machine.nics.first().mac_address, "uuid": "x", "serial": "y"},
+        REMOTE_ADDR=address,
+    )
+
+
+def lines(response) -> list[str]:
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    return response.content.decode().splitlines()
+
+
+def test_without_a_mac_the_script_chains_back_with_the_machine_identity(client, db):
+    assert lines(client.get("/boot/ipxe")) == [
+        "#!ipxe",
+        "chain /boot/ipxe?mac=${net0/mac}&uuid=${uuid}&serial=${serial}",
+    ]
+
+
+@pytest.mark.parametrize("mac", ["02:00:00:00:00:99", "not-a-mac"])
+def test_an_unknown_machine_is_told_to_boot_from_disk_and_logged(client, rack, caplog, mac):
+    with caplog.at_level(logging.WARNING, logger="provisioning.boot.views"):
+        script = lines(client.get("/boot/ipxe", {"mac": mac}, REMOTE_ADDR="127.0.0.30"))
+    assert script[0] == "#!ipxe" and script[-1] == "exit"
+    assert script[1].startswith("echo ")
+    assert "unknown machine" in caplog.text and "127.0.0.30" in caplog.text
+    assert not Machine.objects.filter(inband_address="127.0.0.30").exists()
+
+
+def test_provision_waiting_for_the_agent_boots_the_installer(client, deploy, rack, settings):
+    settings.SITE_URL = "http://portal.example:8000"
+    device = deploy()
+    operation = open_operation(device)
+    stage(operation, "await_agent")
+    # Any MAC spelling works: upper case with dashes here.
+    mac = device.machine.nics.first().mac_address.upper().replace(":", "-")
+    script = lines(boot(client, device.machine, mac=mac))
+    assert script[0] == "#!ipxe"
+    match = KERNEL.match(script[1])
+    assert match, script[1]
+    assert match["url"] == rack.os.kernel_url
+    assert match["agent"] == "http://portal.example:8000/boot/agent/v1"
+    assert match["op"] == str(operation.uuid)
+    assert script[2:] == [f"initrd {rack.os.initrd_url}", "boot"]
+
+
+def test_the_installer_is_booted_even_before_the_runner_reaches_the_waiting_step(client, deploy):
+    # The power cycle may still be finishing when the firmware asks: the step is pending.
+    device = deploy()
+    assert step_state(open_operation(device), "await_agent") == "pending"
+    assert KERNEL.match(lines(boot(client, device.machine))[1])
+
+
+def test_boot_base_url_overrides_the_site_url_for_machines(client, deploy, settings):
+    settings.BOOT_BASE_URL = "http://10.0.0.1:8080"
+    device = deploy()
+    match = KERNEL.match(lines(boot(client, device.machine))[1])
+    assert match["agent"] == "http://10.0.0.1:8080/boot/agent/v1"
+
+
+def test_the_callers_address_becomes_the_machines_inband_address(client, deploy, rack):
+    other = rack.machines[-1]
+    Machine.objects.filter(pk=other.pk).update(inband_address="127.0.0.21")
+    device = deploy()
+    boot(client, device.machine, address="127.0.0.21")
+    device.machine.refresh_from_db()
+    other.refresh_from_db()
+    assert device.machine.inband_address == "127.0.0.21"
+    # The address moved: the machine that had it before no longer claims it.
+    assert other.inband_address is None
+
+
+def test_a_trusted_proxy_forwards_the_machines_address(client, deploy, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.2"]
+    device = deploy()
+    client.get(
+        "/boot/ipxe",
+        {"mac": device.machine.nics.first().mac_address},
+        REMOTE_ADDR="127.0.0.2",
+        HTTP_X_FORWARDED_FOR="10.70.0.77",
+    )
+    device.machine.refresh_from_db()
+    assert device.machine.inband_address == "10.70.0.77"
+
+
+def test_serving_the_script_again_replaces_the_agent_token(client, deploy):
+    device = deploy()
+    stage(open_operation(device), "await_agent")
+    first = KERNEL.match(lines(boot(client, device.machine))[1])["token"]
+    second = KERNEL.match(lines(boot(client, device.machine))[1])["token"]
+    assert first != second
+
+    def instructions(token):
+        return client.get("/boot/agent/v1/instructions", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert instructions(first).status_code == 401
+    assert instructions(second).status_code == 200
+
+
+def test_rescue_boots_the_rescue_kernel(
+    client, deploy, alice, settings, django_capture_on_commit_callbacks
+):
+    settings.RESCUE_KERNEL_URL = "http://rescue.example/vmlinuz"
+    settings.RESCUE_INITRD_URL = "http://rescue.example/initrd"
+    device = activate(deploy())
+    with django_capture_on_commit_callbacks(execute=False):
+        operation = services.perform_action(device=device, acting_user=alice, action="rescue")
+    stage(operation, "await_agent")
+    script = lines(boot(client, device.machine))
+    match = KERNEL.match(script[1])
+    assert match["url"] == "http://rescue.example/vmlinuz"
+    assert match["op"] == str(operation.uuid)
+    assert script[2] == "initrd http://rescue.example/initrd"
+
+
+def test_deprovision_boots_the_installer_of_the_devices_os(
+    client, deploy, alice, rack, django_capture_on_commit_callbacks
+):
+    device = activate(deploy())
+    with django_capture_on_commit_callbacks(execute=False):
+        operation = services.delete_device(device=device, acting_user=alice)
+    stage(operation, "await_agent")
+    match = KERNEL.match(lines(boot(client, device.machine))[1])
+    assert (match["url"], match["op"]) == (rack.os.kernel_url, str(operation.uuid))
+
+
+def test_after_the_installer_the_machine_boots_from_disk(client, deploy):
+    device = deploy()
+    stage(open_operation(device), "await_phone_home")
+    assert lines(boot(client, device.machine)) == ["#!ipxe", "exit"]
+
+
+def test_an_active_device_boots_from_disk(client, deploy):
+    device = activate(deploy())
+    assert lines(boot(client, device.machine)) == ["#!ipxe", "exit"]
+
+
+def test_always_pxe_chains_the_devices_script(client, deploy):
+    device = activate(deploy(always_pxe=True, ipxe_script_url="http://boot.example/my.ipxe"))
+    assert lines(boot(client, device.machine)) == ["#!ipxe", "chain http://boot.example/my.ipxe"]
+
+
+def test_a_custom_ipxe_os_serves_ipxe_user_data_and_starts_the_install(client, deploy, rack):
+    os_ = OperatingSystem.objects.create(
+        slug="custom_ipxe", name="Custom iPXE", distro="custom", custom_ipxe=True
+    )
+    userdata = "#!ipxe\necho hello from the user\nchain http://boot.example/next"
+    device = deploy(operating_system=os_, userdata=userdata)
+    operation = open_operation(device)
+    stage(operation, "await_agent")
+    assert lines(boot(client, device.machine)) == userdata.splitlines()
+    # There is no installer to wait for: serving the user's script completes that step.
+    assert step_state(operation, "await_agent") == "done"
+    # Once it is active, network boots keep getting the user's script.
+    activate(Device.objects.get(pk=device.pk))
+    assert lines(boot(client, device.machine)) == userdata.splitlines()
+
+
+def test_a_plain_device_without_always_pxe_ignores_its_script_url(client, deploy):
+    device = activate(deploy(ipxe_script_url="http://boot.example/my.ipxe"))
+    assert lines(boot(client, device.machine)) == ["#!ipxe", "exit"]
+
+
+def test_only_get_is_allowed(client, db):
+    assert client.post("/boot/ipxe").status_code == 405
