@@ -1,0 +1,235 @@
+"""The installer agent API under /boot/agent/v1: bearer token per boot, instructions per
+operation kind, progress, done and fail."""
+
+import json
+
+import pytest
+
+from inventory.models import Machine
+from portal.models import Event
+from provisioning import services
+from provisioning.models import Device, Operation
+
+from .conftest import activate, open_operation, stage, step_state
+
+
+@pytest.fixture
+def agent(client):
+    """agent(token).get/post(path, body) against /boot/agent/v1/<path>."""
+
+    class Agent:
+        def __init__(self, token):
+            self.auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+
+        def get(self, path):
+            return client.get(f"/boot/agent/v1/{path}", **self.auth)
+
+        def post(self, path, body=None, raw=None):
+            data = raw if raw is not None else json.dumps(body or {})
+            return client.post(
+                f"/boot/agent/v1/{path}", data, content_type="application/json", **self.auth
+            )
+
+    return Agent
+
+
+def booted(operation: Operation) -> str:
+    """The token the iPXE script would carry for this operation."""
+    return services.issue_agent_token(operation)
+
+
+@pytest.fixture
+def provisioning(deploy):
+    device = deploy(
+        userdata="#cloud-config\nruncmd: [touch /ok]",
+        inline_ssh_keys=["ssh-ed25519 AAAAinline me@laptop"],
+    )
+    operation = open_operation(device)
+    stage(operation, "await_agent")
+    return device, operation
+
+
+def test_provision_instructions(agent, provisioning, rack, web_key, settings):
+    settings.INSTALL_IMAGE_SIZE_BYTES = 123456
+    _, operation = provisioning
+    response = agent(booted(operation)).get("instructions")
+    assert response.status_code == 200
+    assert response.json() == {
+        "operation": {"id": str(operation.uuid), "type": "provision"},
+        "steps": [
+            {"name": "wipe_disks"},
+            {
+                "name": "write_image",
+                "image_url": rack.os.image_url,
+                "checksum": rack.os.image_checksum,
+                "size_bytes": 123456,
+            },
+            {
+                "name": "configure",
+                "hostname": "web-01",
+                "ssh_keys": [web_key.key, "ssh-ed25519 AAAAinline me@laptop"],
+                "userdata": "#cloud-config\nruncmd: [touch /ok]",
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(("preserve", "wipes"), [(True, False), (False, True)])
+def test_reinstall_keeps_the_disks_when_asked(
+    agent, deploy, alice, django_capture_on_commit_callbacks, preserve, wipes
+):
+    device = activate(deploy())
+    with django_capture_on_commit_callbacks(execute=False):
+        operation = services.perform_action(
+            device=device, acting_user=alice, action="reinstall", preserve_data=preserve
+        )
+    body = agent(booted(operation)).get("instructions").json()
+    assert body["operation"]["type"] == "reinstall"
+    names = [step["name"] for step in body["steps"]]
+    assert names == (["wipe_disks"] if wipes else []) + ["write_image", "configure"]
+
+
+def test_deprovision_and_rescue_instructions(
+    agent, deploy, alice, django_capture_on_commit_callbacks
+):
+    rescued = activate(deploy("rescued"))
+    deleted = activate(deploy("deleted"))
+    with django_capture_on_commit_callbacks(execute=False):
+        rescue = services.perform_action(device=rescued, acting_user=alice, action="rescue")
+        deprovision = services.delete_device(device=deleted, acting_user=alice)
+    assert agent(booted(rescue)).get("instructions").json()["steps"] == [{"name": "rescue"}]
+    body = agent(booted(deprovision)).get("instructions").json()
+    assert body == {
+        "operation": {"id": str(deprovision.uuid), "type": "deprovision"},
+        "steps": [{"name": "wipe_disks"}],
+    }
+
+
+def test_progress_moves_the_bar_and_lands_on_the_timeline(agent, provisioning):
+    device, operation = provisioning
+    token = booted(operation)
+    for percent in (0, 50):
+        response = agent(token).post(
+            "progress", {"step": "write_image", "percent": percent, "message": "Writing image"}
+        )
+        assert response.status_code == 204
+        device.refresh_from_db()
+        if percent == 0:
+            at_start = device.provisioning_percentage
+    assert device.provisioning_percentage > at_start
+    assert device.current_step == "Writing image"
+    events = Event.objects.filter(type="provisioning.write_image", project=device.project)
+    assert events.count() == 2
+    assert events.first().relations.filter(object_id=device.uuid).exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"percent": 5, "message": "x"},
+        {"step": "write_image", "percent": 101},
+        {"step": "write_image", "percent": "5"},
+        {"step": "write_image", "percent": True},
+        {"step": "write_image", "percent": 5, "message": 7},
+    ],
+)
+def test_bad_progress_reports_are_refused(agent, provisioning, body):
+    device, operation = provisioning
+    response = agent(booted(operation)).post("progress", body)
+    assert response.status_code == 422
+    assert response.json()["errors"]
+    device.refresh_from_db()
+    assert device.provisioning_percentage is None
+
+
+def test_a_body_that_is_not_json_is_refused(agent, provisioning):
+    _, operation = provisioning
+    response = agent(booted(operation)).post("progress", raw="step=write_image")
+    assert response.status_code == 422
+
+
+def test_done_completes_the_wait_once(agent, provisioning):
+    _, operation = provisioning
+    token = booted(operation)
+    assert agent(token).post("done").status_code == 204
+    assert step_state(operation, "await_agent") == "done"
+    # The operation is still running (the runner goes on); a second "done" has nothing to end.
+    again = agent(token).post("done")
+    assert again.status_code == 409
+    assert again.json()["errors"]
+
+
+def test_done_before_the_runner_waits_is_a_conflict(agent, deploy):
+    operation = open_operation(deploy())  # still at its first step
+    response = agent(booted(operation)).post("done")
+    assert response.status_code == 409
+    assert step_state(operation, "await_agent") == "pending"
+
+
+def test_fail_ends_the_operation_and_parks_the_machine(agent, deploy, rack):
+    device = deploy()
+    operation = open_operation(device)
+    stage(operation, "await_agent")
+    machine = device.machine
+    token = booted(operation)
+    response = agent(token).post("fail", {"step": "write_image", "message": "checksum mismatch"})
+    assert response.status_code == 204
+    operation.refresh_from_db()
+    machine.refresh_from_db()
+    assert operation.state == "failed"
+    assert operation.error == "write_image: checksum mismatch"
+    assert machine.state == Machine.State.MAINTENANCE
+    assert "checksum mismatch" in machine.fault_reason
+    # The operation is over: its token now says so.
+    assert agent(token).get("instructions").status_code == 410
+
+
+def test_fail_needs_a_step(agent, provisioning):
+    _, operation = provisioning
+    assert agent(booted(operation)).post("fail", {"message": "x"}).status_code == 422
+    operation.refresh_from_db()
+    assert operation.state == "running"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer ", "Basic abc", "Bearer not-a-token"])
+def test_without_a_valid_token_the_agent_api_is_401(client, provisioning, header):
+    _, operation = provisioning
+    booted(operation)
+    extra = {"HTTP_AUTHORIZATION": header} if header is not None else {}
+    for method, path in [
+        ("get", "instructions"),
+        ("post", "progress"),
+        ("post", "done"),
+        ("post", "fail"),
+    ]:
+        response = getattr(client, method)(f"/boot/agent/v1/{path}", **extra)
+        assert response.status_code == 401, path
+        assert response.json()["errors"]
+    assert step_state(operation, "await_agent") == "waiting"
+
+
+def test_a_finished_operation_is_gone(agent, provisioning):
+    device, operation = provisioning
+    token = booted(operation)
+    Operation.objects.filter(pk=operation.pk).update(state=Operation.State.SUCCEEDED)
+    for response in (
+        agent(token).get("instructions"),
+        agent(token).post("progress", {"step": "x", "percent": 1, "message": ""}),
+        agent(token).post("done"),
+    ):
+        assert response.status_code == 410
+    assert Device.objects.get(pk=device.pk).provisioning_percentage is None
+
+
+def test_agent_posts_need_no_csrf_token(provisioning, settings):
+    from django.test import Client
+
+    _, operation = provisioning
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        "/boot/agent/v1/done",
+        "{}",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {booted(operation)}",
+    )
+    assert response.status_code == 204
