@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from portal import audit
 from portal.errors import ServiceError
@@ -51,7 +51,12 @@ def _candidate_blocks(kind: str, metro: Metro | None, facility: Facility | None)
         blocks = blocks.filter(metro=metro)
         if facility is not None:
             blocks = blocks.filter(Q(facility=facility) | Q(facility__isnull=True))
-    return blocks.order_by("facility_id", "pk")
+    # NULLs sort first on SQLite and last on PostgreSQL, so say which comes first: a facility
+    # request uses that facility's own blocks first, a metro request the metro-wide ones (so
+    # it is not pinned to whichever facility's block happens to sort first).
+    if facility is not None:
+        return blocks.order_by(F("facility_id").asc(nulls_last=True), "pk")
+    return blocks.order_by(F("facility_id").asc(nulls_first=True), "pk")
 
 
 def allocate_subnets(

@@ -95,6 +95,8 @@ def test_reserve_in_a_facility(alice_api, world, catalogue):
     assert ip["facility"]["metro"]["code"] == "sv"
     assert ip["metro"]["code"] == "sv"
     assert IPReservation.objects.get(uuid=ip["id"]).facility == catalogue.sv16
+    # The facility's own block comes before the metro-wide one, on every database.
+    assert ip["network"] == "192.0.2.0"
 
 
 @pytest.mark.parametrize(
