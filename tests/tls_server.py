@@ -7,26 +7,60 @@ requests-based clients trust the test CA through REQUESTS_CA_BUNDLE, the generat
 through `ssl_ca_cert`.
 """
 
+import contextlib
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trustme
-from django.db import connections
 from django.core.servers.basehttp import ThreadedWSGIServer
+from django.db import connections
 from django.test.testcases import LiveServerThread
 
 HOST = "127.0.0.1"
 
 
 class _Server(ThreadedWSGIServer):
-    """Django's threaded test server, minus closing the test thread's shared connection."""
+    """Django's threaded test server, made to finish its request threads when it stops.
+
+    Clients keep connections alive (urllib3 pools), and a request thread holds its database
+    connection until its client hangs up; PostgreSQL then refuses to drop the test database.
+    So closing the server hangs up every open connection and joins the threads.
+    """
+
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._open_requests: set = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        with self._open_lock:
+            self._open_requests.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._open_lock:
+            self._open_requests.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self):
+        with self._open_lock:
+            pending = list(self._open_requests)
+        for request in pending:
+            with contextlib.suppress(OSError):
+                request.shutdown(socket.SHUT_RDWR)
+        super().server_close()  # ThreadingMixIn joins the request threads here
 
     def _close_connections(self):
         # A request thread closes its own connections, never the in-memory SQLite one it
-        # borrowed from the test thread: that one may be unshared by then, and is not its own.
+        # borrowed from the test thread: that one belongs to the test thread.
         shared = self.connections_override or {}
         for conn in connections.all(initialized_only=True):
             if conn.alias not in shared:
