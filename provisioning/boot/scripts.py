@@ -20,8 +20,12 @@ HEADER = "#!ipxe"
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 
 # What a DHCP server (or QEMU's bootfile) points at: come back with the facts that name us.
+# The MAC goes hyphenated: iPXE (Debian's 2019 build) reads a ':' anywhere in a relative URI
+# as the end of a scheme, so `mac=52:54:…` makes the chain fail. `uristring` escapes the
+# serial's spaces and colons.
 CHAIN_WITH_IDENTITY = (
-    f"{HEADER}\nchain /boot/ipxe?mac=${{net0/mac}}&uuid=${{uuid}}&serial=${{serial}}\n"
+    f"{HEADER}\nchain /boot/ipxe?mac=${{net0/mac:hexhyp}}&uuid=${{uuid}}"
+    "&serial=${serial:uristring}\n"
 )
 DISK = f"{HEADER}\nexit\n"
 

@@ -34,7 +34,7 @@ def lines(response) -> list[str]:
 def test_without_a_mac_the_script_chains_back_with_the_machine_identity(client, db):
     assert lines(client.get("/boot/ipxe")) == [
         "#!ipxe",
-        "chain /boot/ipxe?mac=${net0/mac}&uuid=${uuid}&serial=${serial}",
+        "chain /boot/ipxe?mac=${net0/mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}",
     ]
 
 
