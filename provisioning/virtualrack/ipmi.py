@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -137,11 +138,29 @@ class RackIpmiBmc(LabBmc):
         sock.close()
 
 
+def _init_pyghmi_io() -> None:
+    """Give pyghmi's I/O thread a wake-up socket on 127.0.0.1 before any BMC socket exists.
+
+    pyghmi wakes its I/O thread by sending a byte to (`myself`, port of its first socket). If
+    the first socket is a BMC's (bound to 127.2.x.y), that byte never arrives, and every client
+    in this process (a test's IpmiDriver) stalls until select() times out. So the first socket
+    is a loopback one and `myself` is its address.
+    """
+    if ipmisession.iosockets:
+        return
+    if ipmisession.myself is None:
+        ipmisession.myself = "127.0.0.1"
+    addrinfo = socket.getaddrinfo("127.0.0.1", 0, socket.AF_INET, socket.SOCK_DGRAM)[0]
+    ipmisession.Session._assignsocket(server=addrinfo)
+
+
 class IpmiService:
     """The rack's IPMI BMCs and the thread running pyghmi's event loop for them."""
 
     def __init__(self, rack: VirtualRack, servers: list[tuple[Server, str]]) -> None:
         patch_pyghmi_server()
+        if servers:
+            _init_pyghmi_io()
         port = rack.config.ipmi_port
         self.bmcs = [RackIpmiBmc(rack, server, address, port) for server, address in servers]
         self._stop = threading.Event()

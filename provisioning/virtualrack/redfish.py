@@ -85,7 +85,10 @@ class RedfishService:
         self.host, self.port = self.httpd.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
         self._thread = threading.Thread(
-            target=self.httpd.serve_forever, name="virtual-rack-redfish", daemon=True
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},  # stop() waits for one poll
+            name="virtual-rack-redfish",
+            daemon=True,
         )
 
     def start(self) -> None:

@@ -1,0 +1,127 @@
+"""`manage.py virtual_rack`: run the virtual rack in the foreground until SIGTERM or Ctrl-C.
+
+It writes the inventory file (servers, MACs, in-band addresses, how to reach each BMC) for the
+portal's seed and enrollment code, prints `READY <json>`, and keeps each server's state (installed
+OS, boot override, power) in the same file so a restart finds the machines as they were.
+"""
+
+import signal
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from inventory.bmc.emulators import announce_ready
+from provisioning.virtualrack import Fault, RackConfig, VirtualRack
+
+SAVE_EVERY_SECONDS = 10.0
+
+
+class Command(BaseCommand):
+    help = "Run the virtual rack: simulated servers with BMCs that boot against the portal."
+
+    def add_arguments(self, parser):
+        defaults = RackConfig()
+        parser.add_argument("--servers", type=int, default=defaults.servers)
+        parser.add_argument(
+            "--facility",
+            dest="facilities",
+            nargs="+",
+            action="extend",
+            default=[],
+            metavar="CODE",
+            help="only servers of these demo facilities (default: all)",
+        )
+        parser.add_argument("--address-base", default=defaults.address_base)
+        parser.add_argument("--bmc-host", default=defaults.bmc_host)
+        parser.add_argument("--bmc-port", type=int, default=8623, help="Redfish port (0: any)")
+        parser.add_argument(
+            "--ipmi",
+            dest="ipmi_every",
+            type=int,
+            default=0,
+            metavar="EVERY_NTH",
+            help="every Nth server gets an IPMI BMC instead of Redfish",
+        )
+        parser.add_argument("--ipmi-address-base", default=defaults.ipmi_address_base)
+        parser.add_argument("--ipmi-port", type=int, default=6230, help="UDP port (0: any)")
+        parser.add_argument("--bmc-username", default=defaults.bmc_username)
+        parser.add_argument("--bmc-password", default=defaults.bmc_password)
+        parser.add_argument("--portal-url", default=defaults.portal_url)
+        parser.add_argument("--power-delay", type=float, default=defaults.power_delay)
+        parser.add_argument("--boot-delay", type=float, default=defaults.boot_delay)
+        parser.add_argument("--write-speed", type=float, default=defaults.write_speed, help="MB/s")
+        parser.add_argument("--wipe-speed", type=float, default=defaults.wipe_speed, help="MB/s")
+        parser.add_argument("--workers", type=int, default=defaults.workers)
+        parser.add_argument(
+            "--fault",
+            dest="faults",
+            action="append",
+            default=[],
+            metavar="SPEC",
+            help="KIND:SERVER or KIND:NN%%, e.g. bmc-5xx:node03 (repeatable)",
+        )
+        parser.add_argument(
+            "--state-file", default=str(Path(settings.VAR_DIR) / "virtual-rack.json")
+        )
+        parser.add_argument(
+            "--zero-delay", action="store_true", help="no delays at all (tests, benchmarks)"
+        )
+
+    def handle(self, *args, **options):
+        try:
+            config = RackConfig(
+                servers=options["servers"],
+                facilities=tuple(options["facilities"]),
+                address_base=options["address_base"],
+                bmc_host=options["bmc_host"],
+                bmc_port=options["bmc_port"],
+                ipmi_every=options["ipmi_every"],
+                ipmi_address_base=options["ipmi_address_base"],
+                ipmi_port=options["ipmi_port"],
+                bmc_username=options["bmc_username"],
+                bmc_password=options["bmc_password"],
+                portal_url=options["portal_url"],
+                power_delay=options["power_delay"],
+                boot_delay=options["boot_delay"],
+                write_speed=options["write_speed"],
+                wipe_speed=options["wipe_speed"],
+                workers=options["workers"],
+                faults=[Fault.parse(spec) for spec in options["faults"]],
+                state_file=options["state_file"],
+            )
+            if options["zero_delay"]:
+                config.zero_delay()
+            rack = VirtualRack(config)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            rack.start()
+        except (OSError, ValueError) as error:
+            raise CommandError(f"the virtual rack could not start: {error}") from error
+        try:
+            ipmi = sum(1 for s in rack.servers.values() if s.spec.bmc_driver == "ipmi")
+            self.stdout.write(
+                f"Virtual rack: {len(rack.servers)} servers ({ipmi} on IPMI), Redfish at "
+                f"{rack.redfish_url}, portal {config.portal_url}, inventory {config.state_file}"
+            )
+            for fault in rack.faults():
+                self.stdout.write(f"  fault {fault}")
+            self.stdout.flush()
+            announce_ready(
+                {
+                    "redfish_url": rack.redfish_url,
+                    "servers": len(rack.servers),
+                    "state_file": config.state_file,
+                }
+            )
+            while not stop.wait(SAVE_EVERY_SECONDS):
+                rack.save()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            rack.stop()
