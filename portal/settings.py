@@ -213,7 +213,7 @@ STEP_RETRY_BASE_SECONDS = float(os.environ.get("STEP_RETRY_BASE_SECONDS", "2"))
 STEP_RETRY_MAX_SECONDS = float(os.environ.get("STEP_RETRY_MAX_SECONDS", "60"))
 POWER_POLL_SECONDS = float(os.environ.get("POWER_POLL_SECONDS", "2"))
 PROVISION_FAILOVER_LIMIT = int(os.environ.get("PROVISION_FAILOVER_LIMIT", "2"))
-OPERATION_DEADLINE_MINUTES = int(os.environ.get("OPERATION_DEADLINE_MINUTES", "45"))
+OPERATION_DEADLINE_SECONDS = int(os.environ.get("OPERATION_DEADLINE_SECONDS", "2700"))
 
 # Boot path (iPXE, installer agent, metadata service). Servers may reach the portal under
 # another name than browsers do, so the URLs handed to them come from BOOT_BASE_URL if set.

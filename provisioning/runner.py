@@ -101,6 +101,13 @@ def _reboot(operation: Operation, step: Step) -> str:
 
 
 def _wait(operation: Operation, step: Step) -> str:
+    # A custom iPXE install has no installer agent and need not phone home: the user's script
+    # owns the machine from its first network boot on.
+    if operation.device.operating_system.custom_ipxe and operation.kind in (
+        Operation.Kind.PROVISION,
+        Operation.Kind.REINSTALL,
+    ):
+        return DONE
     return WAIT
 
 

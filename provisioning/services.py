@@ -233,7 +233,7 @@ def start_operation(
                 params=params or {},
                 created_by=acting_user,
                 agent_token_digest="",
-                deadline=timezone.now() + timedelta(minutes=settings.OPERATION_DEADLINE_MINUTES),
+                deadline=timezone.now() + timedelta(seconds=settings.OPERATION_DEADLINE_SECONDS),
             )
     except IntegrityError as exc:
         raise Conflict(

@@ -12,18 +12,20 @@ from tests import factories
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _private_broker_folder(tmp_path_factory):
+def broker_var_dir(tmp_path_factory):
     """With the embedded filesystem broker, tests publish into their own folder, not the demo's
-    var/broker (a real broker, as in CI, is used as configured)."""
+    var/broker; yields the IRONYARD_VAR_DIR that a worker subprocess must use to share it (None
+    with a real broker, as in CI, which is used as configured)."""
     from portal.celery import app
 
     if not app.conf.broker_url.startswith("filesystem"):
-        yield
+        yield None
         return
     saved = dict(app.conf.broker_transport_options)
-    folder = tmp_path_factory.mktemp("broker")
+    var = tmp_path_factory.mktemp("var")
+    folder = var / "broker"
     for name in ("queue", "control", "processed"):
-        (folder / name).mkdir()
+        (folder / name).mkdir(parents=True)
     app.conf.broker_transport_options = {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
@@ -31,7 +33,7 @@ def _private_broker_folder(tmp_path_factory):
         "processed_folder": str(folder / "processed"),
         "store_processed": False,
     }
-    yield
+    yield var
     app.conf.broker_transport_options = saved
 
 

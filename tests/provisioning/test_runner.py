@@ -163,3 +163,23 @@ def test_orphaned_moving_devices_are_settled(deployed):
     assert reconciler.settle_orphans(now=timezone.now()) == 1
     device.refresh_from_db()
     assert device.state == "failed"
+
+
+def test_custom_ipxe_installs_need_no_agent_or_phone_home(
+    web, alice, start_redfish, django_capture_on_commit_callbacks
+):
+    url = start_redfish(systems=[NODE1])
+    metro, plan, _ = make_site(machines=1)
+    point_at(Machine.objects.get(), url, NODE1)
+    custom = inv.make_os("custom_ipxe", plans=[plan])
+    custom.custom_ipxe = True
+    custom.save()
+    with django_capture_on_commit_callbacks():
+        [device] = services.create_devices(
+            project=web,
+            acting_user=alice,
+            request=request_for(metro, plan, custom, ipxe_script_url="http://boot.example/x.ipxe"),
+        )
+    runner.run(device.operations.get().pk)
+    device.refresh_from_db()
+    assert device.state == "active"

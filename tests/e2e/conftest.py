@@ -1,0 +1,134 @@
+"""End-to-end fixtures: a real Celery worker process, the portal on a live server, and a
+virtual rack of simulated servers whose BMCs the worker drives and whose in-band side boots
+against the live portal."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+from inventory import demo
+from provisioning.virtualrack.config import RackConfig
+from provisioning.virtualrack.enroll import enroll_rack
+from provisioning.virtualrack.rack import VirtualRack
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    user = db.get("USER") or "postgres"
+    return (
+        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
+
+
+@pytest.fixture
+def e2e(settings, live_server, broker_var_dir, tmp_path):
+    """Everything up: returns a namespace with the rack, an operator, the worker controls."""
+    if connection.vendor != "postgresql":
+        pytest.skip("end-to-end runs on PostgreSQL: set DATABASE_URL=postgres://…")
+    settings.BOOT_BASE_URL = live_server.url
+    settings.SITE_URL = live_server.url
+    demo.seed_catalogue()
+    operator = factories.make_user("ops@example.com", staff=True)
+    config = RackConfig(servers=4, facilities=("sv15",), portal_url=live_server.url)
+    config.zero_delay()
+    rack = VirtualRack(config).start()
+    results = enroll_rack(rack.inventory(), acting_user=operator)
+    assert all(r.ok for r in results), [r.error for r in results]
+    worker = Worker(tmp_path, broker_var_dir)
+    worker.start()
+
+    class Env:
+        pass
+
+    env = Env()
+    env.rack, env.operator, env.worker, env.live_server = rack, operator, worker, live_server
+    yield env
+    worker.stop()
+    rack.stop()
+
+
+class Worker:
+    """`celery -A portal worker` as a child process (prefork), killable like a real one."""
+
+    def __init__(self, tmp_path: Path, var_dir: Path | None):
+        self.log = tmp_path / "worker.log"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "STEP_RETRY_BASE_SECONDS": "0.2",
+            "POWER_POLL_SECONDS": "0.2",
+            "STEP_LEASE_SECONDS": "10",
+            "SECRET_KEY": django_settings.SECRET_KEY,
+        }
+        if var_dir is not None:
+            self.env["IRONYARD_VAR_DIR"] = str(var_dir)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        queues = "celery,site.sv15,site.ny5,site.am6"
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "-Q",
+                    queues,
+                    "--pool",
+                    "prefork",
+                    "--concurrency",
+                    "2",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = ""):
+    """Poll `predicate` until truthy; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out waiting for {what or predicate}")

@@ -1,0 +1,140 @@
+"""A server's whole life on PostgreSQL, with a real Celery worker process, the live portal's
+boot path and a virtual rack: deploy → active → power off/on → reboot → reinstall → rescue →
+delete, and the faults a datacenter throws at it."""
+
+import pytest
+import requests
+
+from inventory.models import IPReservation, Machine, Metro, OperatingSystem, Plan
+from provisioning import reconciler, services
+from provisioning.models import Device, Operation
+from tests.e2e.conftest import wait_until
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+def deploy(project, user, **fields) -> Device:
+    request = services.DeviceRequest(
+        plan=Plan.objects.get(slug="c3.small.x86"),
+        operating_system=OperatingSystem.objects.get(slug="ubuntu_24_04"),
+        metros=[Metro.objects.get(code="sv")],
+        **fields,
+    )
+    [device] = services.create_devices(project=project, acting_user=user, request=request)
+    return device
+
+
+def settle(e2e, device: Device, state: str, timeout: float = 60.0) -> Device:
+    def reached():
+        current = Device.objects.get(pk=device.pk)
+        if current.state == "failed" and state != "failed":
+            pytest.fail(f"{device.hostname} failed: {current.failure_reason}\n{e2e.worker.tail()}")
+        return current if current.state == state else None
+
+    return wait_until(
+        reached, timeout, what=f"{device.hostname} to be {state}\n{e2e.worker.tail()}"
+    )
+
+
+def server_of(e2e, device: Device) -> str:
+    return Machine.objects.get(device=device).name
+
+
+def paths(e2e, name: str) -> list[str]:
+    return [r.path.lstrip("/") for r in e2e.rack.history(name)]
+
+
+def test_a_server_lives_and_dies(e2e, web, alice):
+    device = deploy(web, alice, userdata="#!/bin/sh\necho hello\n")
+    device = settle(e2e, device, "active")
+    name = server_of(e2e, device)
+    seen = paths(e2e, name)
+    for expected in (
+        "boot/ipxe",
+        "boot/agent/v1/instructions",
+        "boot/agent/v1/done",
+        "metadata",
+        "userdata",
+        "phone-home",
+    ):
+        assert expected in seen, (expected, seen)
+    assert {r.source for r in e2e.rack.history(name)} == {e2e.rack.servers[name].spec.address}
+    assert device.provisioning_percentage == 100
+
+    # Metadata is served to the machine itself only.
+    other = next(n for n in e2e.rack.servers if n != name)
+    response = requests.get(f"{e2e.live_server.url}/metadata", timeout=5)  # from 127.0.0.1
+    assert response.status_code == 404
+    assert e2e.rack.servers[other].spec.address != e2e.rack.servers[name].spec.address
+
+    services.perform_action(device=device, acting_user=alice, action="power_off")
+    settle(e2e, device, "inactive")
+    assert e2e.rack.status(name)["power"] == "off"
+    services.perform_action(device=device, acting_user=alice, action="power_on")
+    settle(e2e, device, "active")
+    services.perform_action(device=device, acting_user=alice, action="reboot")
+    wait_until(
+        lambda: not device.operations.filter(state="running").exists(), 30, what="reboot to finish"
+    )
+    debian = OperatingSystem.objects.get(slug="debian_12")
+    services.perform_action(
+        device=Device.objects.get(pk=device.pk),
+        acting_user=alice,
+        action="reinstall",
+        operating_system=debian,
+    )
+    device = settle(e2e, device, "active")
+    assert device.operating_system == debian
+    assert "debian_12" in e2e.rack.status(name)["os"]["image_url"]
+    services.perform_action(device=device, acting_user=alice, action="rescue")
+    wait_until(
+        lambda: device.operations.filter(kind="rescue", state="succeeded").exists(),
+        30,
+        what="rescue",
+    )
+    assert e2e.rack.status(name)["environment"] == "rescue"
+
+    services.delete_device(device=Device.objects.get(pk=device.pk), acting_user=alice)
+    settle(e2e, device, "deleted")
+    machine = Machine.objects.get(name=name)
+    assert machine.state == "available"
+    assert not IPReservation.objects.filter(project=web, management=True).exists()
+
+
+def test_killed_worker_mid_provisioning_still_ends_settled(e2e, web, alice, settings):
+    device = deploy(web, alice)
+    wait_until(
+        lambda: device.operations.filter(steps__state="done").exists(), 30, what="a first step done"
+    )
+    e2e.worker.kill()
+    e2e.worker.start()
+    settings.STEP_LEASE_SECONDS = 10
+
+    def settled():
+        reconciler.reconcile()  # beat's job; this test has no beat process
+        return Device.objects.get(pk=device.pk).state in ("active", "failed")
+
+    wait_until(settled, 90, interval=1, what=f"settled after SIGKILL\n{e2e.worker.tail()}")
+    device.refresh_from_db()
+    if device.state == "failed":
+        assert device.failure_reason
+    assert not Operation.objects.filter(device=device, state="running").exists()
+    busy = Machine.objects.filter(state__in=["allocated", "deploying"]).count()
+    assert busy == 0
+
+
+def test_a_dead_server_is_parked_and_the_device_lands_elsewhere(e2e, web, alice, settings):
+    settings.OPERATION_DEADLINE_SECONDS = 5
+    first = Machine.objects.filter(state="available").order_by("pk").first()
+    e2e.rack.inject(first.name, "dead")
+    device = deploy(web, alice)
+    assert device.machine_id == first.pk
+
+    def landed():
+        reconciler.reconcile()
+        return Device.objects.get(pk=device.pk).state == "active"
+
+    wait_until(landed, 90, interval=1, what=f"failover\n{e2e.worker.tail()}")
+    first.refresh_from_db()
+    assert first.state == "maintenance" and "Timed out" in first.fault_reason
+    assert Device.objects.get(pk=device.pk).machine_id != first.pk
