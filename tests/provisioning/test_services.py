@@ -121,11 +121,11 @@ def test_locked_devices_refuse_delete(web, alice, site):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_creates_never_share_a_machine(alice, web):
+def test_200_parallel_creates_for_100_machines_make_exactly_100_devices(alice, web):
     if connection.vendor != "postgresql":
         pytest.skip("row locks are what is under test; run with DATABASE_URL=postgres://…")
-    site = make_site(machines=20)
-    workers, per_worker = 8, 5  # 40 requests for 20 machines
+    site = make_site(machines=100)
+    workers, per_worker = 20, 10  # 200 requests for 100 machines
     barrier = threading.Barrier(workers)
     outcomes: list[str] = []
 
@@ -147,8 +147,8 @@ def test_parallel_creates_never_share_a_machine(alice, web):
     for t in threads:
         t.join()
     assert sorted(set(outcomes)) == ["no capacity", "ok"]
-    assert outcomes.count("ok") == 20
+    assert (outcomes.count("ok"), outcomes.count("no capacity")) == (100, 100)
     machines = list(Device.objects.values_list("machine_id", flat=True))
-    assert len(machines) == len(set(machines)) == 20
+    assert len(machines) == len(set(machines)) == 100
     addresses = list(IPAssignment.objects.values_list("network", flat=True))
-    assert len(addresses) == len(set(addresses)) == 60
+    assert len(addresses) == len(set(addresses)) == 300
