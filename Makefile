@@ -23,7 +23,7 @@ fi; \
 exit 1
 endef
 
-.PHONY: run test lint format check-deploy clean help
+.PHONY: run test lint format check-deploy clean help bench-provision
 
 help:
 	@echo "make run           start the demo portal (web, worker, beat) on http://$(HOST):$(PORT)/"
@@ -77,3 +77,13 @@ check-deploy: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# Benchmarks (not tests): each prints its figures and ratios. They need PostgreSQL
+# (BENCH_DATABASE_URL's server; a scratch database is created and dropped).
+BENCH_DB_SERVER ?= postgres://postgres@127.0.0.1:5432
+SERVERS ?= 1000
+
+bench-provision: $(VENV)/.installed
+	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE IF EXISTS ironyard_bench' -c 'CREATE DATABASE ironyard_bench'
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench $(BIN)/python manage.py migrate -v 0
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench $(BIN)/python manage.py bench_provision --servers $(SERVERS)

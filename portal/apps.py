@@ -6,4 +6,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Ironyard portal"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers deploy checks and receivers)
+        from . import checks, diagnostics, signals  # noqa: F401  (registers checks, receivers)
+
+        diagnostics.install()

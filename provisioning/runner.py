@@ -10,6 +10,8 @@ them.
 
 import logging
 import random
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -40,8 +42,34 @@ class NotYet(Exception):
         self.delay = delay
 
 
+# One BMC session per machine for the length of one run() call: consecutive steps (set the
+# boot device, then power-cycle) reuse it instead of logging in to the BMC again.
+_sessions = threading.local()
+
+
+@contextmanager
 def _driver(operation: Operation):
-    return driver_for(bmc_access.endpoint(operation.machine))
+    cache = getattr(_sessions, "drivers", None)
+    if cache is None:
+        with driver_for(bmc_access.endpoint(operation.machine)) as bmc:
+            yield bmc
+        return
+    bmc = cache.get(operation.machine_id)
+    if bmc is None:
+        bmc = cache[operation.machine_id] = driver_for(bmc_access.endpoint(operation.machine))
+    try:
+        yield bmc
+    except BmcError:
+        # A failed session may be half broken; the next attempt logs in afresh.
+        cache.pop(operation.machine_id, None)
+        bmc.close()
+        raise
+
+
+def _close_sessions() -> None:
+    for bmc in getattr(_sessions, "drivers", {}).values():
+        bmc.close()
+    _sessions.drivers = None
 
 
 def _set_boot_pxe(operation: Operation, step: Step) -> str:
@@ -176,6 +204,14 @@ def _begin(operation: Operation) -> None:
 
 def run(operation_id: int) -> None:
     """Advance an operation as far as it can go now (the body of tasks.run_operation)."""
+    _sessions.drivers = {}
+    try:
+        _run(operation_id)
+    finally:
+        _close_sessions()
+
+
+def _run(operation_id: int) -> None:
     while True:
         operation = (
             Operation.objects.select_related("device__facility", "machine")
@@ -213,7 +249,11 @@ def run(operation_id: int) -> None:
         )
         if not claimed:
             return
-        step.refresh_from_db()
+        step.state, step.generation, step.attempts = (
+            Step.State.RUNNING,
+            generation,
+            step.attempts + 1,
+        )
         if step.index == 0 and step.attempts == 1 and operation.kind == Operation.Kind.PROVISION:
             _begin(operation)
         _progress(operation, step)

@@ -1,0 +1,213 @@
+"""`manage.py bench_provision [--servers 1000]`: provision N servers from one request on a
+zero-delay virtual rack and print devices/minute, portal CPU-ms per device and queries per
+device. A benchmark, not a test: run it on a scratch PostgreSQL database (`make
+bench-provision` creates one); it refuses a database that already has devices.
+
+What runs: the virtual rack in this process (its CPU is not the portal's), the portal's web
+side under gunicorn and one Celery worker (prefork) as child processes, whose CPU time and
+database queries are what is measured. Queries are counted by the portal's opt-in
+IRONYARD_QUERY_COUNT_DIR instrumentation (portal.diagnostics).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from inventory import demo
+from inventory.models import IPBlock, Machine, MachineNic, Metro, OperatingSystem, Plan
+from portal import services as portal_services
+from portal.diagnostics import read_query_counts
+from portal.models import Project
+from provisioning import services
+from provisioning.models import Device
+from provisioning.virtualrack import RackConfig, VirtualRack
+
+ROOT = Path(settings.BASE_DIR)
+# The demo's blocks hold 128 servers per metro; a benchmark rack needs room for thousands.
+BENCH_BLOCKS = [
+    ("public_ipv4", "100.64.0.0/16"),
+    ("private_ipv4", "10.100.0.0/16"),
+    ("public_ipv6", "2001:db8:100::/48"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its live descendants (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, stack, seen = 0.0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        stack.extend(int(c) for c in children)
+    return total
+
+
+class Command(BaseCommand):
+    help = "Benchmark provisioning N servers on a zero-delay virtual rack."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--servers", type=int, default=1000)
+        parser.add_argument("--web-workers", type=int, default=3)
+        parser.add_argument("--concurrency", type=int, default=2, help="Celery prefork size")
+        parser.add_argument("--timeout", type=float, default=600)
+
+    def handle(self, *args, servers, web_workers, concurrency, timeout, **options):
+        if Device.objects.exists():
+            raise CommandError("This database already has devices; use a scratch database.")
+        port = _free_port()
+        portal_url = f"http://127.0.0.1:{port}"
+        counts = Path(tempfile.mkdtemp(prefix="ironyard-queries-"))
+        plan, os_, metro, project, user = self._catalogue(servers)
+        config = RackConfig(
+            servers=servers, facilities=("sv15",), portal_url=portal_url, bmc_port=0, workers=32
+        ).zero_delay()
+        with VirtualRack(config) as rack:
+            self._machines(rack, plan)
+            env = {
+                **os.environ,
+                "IRONYARD_QUERY_COUNT_DIR": str(counts),
+                "BOOT_BASE_URL": portal_url,
+                "POWER_POLL_SECONDS": "0.2",
+                "IRONYARD_INSECURE_HTTP": "1",
+                "SECURE_SSL_REDIRECT": "0",
+            }
+            web = subprocess.Popen(  # noqa: S603 - our own interpreter
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "portal.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    str(web_workers),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+            )
+            worker = subprocess.Popen(  # noqa: S603 - our own interpreter
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "-Q",
+                    "celery,site.sv15",
+                    "--concurrency",
+                    str(concurrency),
+                    "--loglevel",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+            )
+            try:
+                time.sleep(3)  # let both come up before the clock starts
+                cpu_before = _tree_cpu_seconds(web.pid) + _tree_cpu_seconds(worker.pid)
+                queries_before = read_query_counts(counts)
+                started = time.monotonic()
+                request = services.DeviceRequest(
+                    plan=plan, operating_system=os_, metros=[metro], quantity=servers
+                )
+                services.create_devices(project=project, acting_user=user, request=request)
+                created = time.monotonic() - started
+                self._wait(servers, started, timeout)
+                elapsed = time.monotonic() - started
+                cpu = _tree_cpu_seconds(web.pid) + _tree_cpu_seconds(worker.pid) - cpu_before
+                time.sleep(1.5)  # let the counters flush
+                queries = read_query_counts(counts) - queries_before
+            finally:
+                for process in (worker, web):
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=30)
+        failed = Device.objects.filter(state="failed").count()
+        self.stdout.write(
+            f"servers                 {servers}\n"
+            f"create request          {created:.2f} s (allocation, addresses, queueing)\n"
+            f"all active after        {elapsed:.1f} s  (target: under 60 s)\n"
+            f"devices per minute      {servers / elapsed * 60:.0f}\n"
+            f"portal CPU per device   {cpu * 1000 / servers:.1f} ms (web + worker processes)\n"
+            f"queries per device      {queries / servers:.1f} (web + worker, excluding the "
+            f"create request)\n"
+            f"failed devices          {failed}"
+        )
+
+    def _catalogue(self, servers: int):
+        demo.seed_catalogue()
+        metro = Metro.objects.get(code="sv")
+        for kind, network in BENCH_BLOCKS:
+            IPBlock.objects.get_or_create(network=network, defaults={"kind": kind, "metro": metro})
+        user = portal_services.create_user(
+            email=f"bench-{time.time_ns()}@example.com", password=None, is_staff=True
+        )
+        project = Project.objects.for_user(user).get()
+        plan = Plan.objects.get(slug="c3.small.x86")
+        return plan, OperatingSystem.objects.get(slug="ubuntu_24_04"), metro, project, user
+
+    def _machines(self, rack: VirtualRack, plan: Plan) -> None:
+        """Machines straight from the rack's inventory (enrollment is not what is measured)."""
+        from inventory.models import Facility
+
+        facility = Facility.objects.get(code="sv15")
+        for server in rack.inventory()["servers"]:
+            bmc = server["bmc"]
+            machine = Machine.objects.create(
+                name=server["name"],
+                facility=facility,
+                plan=plan,
+                state="available",
+                system_uuid=server["uuid"],
+                serial_number=server["serial"],
+                bmc_driver=bmc["driver"],
+                bmc_address=bmc["address"],
+                bmc_system_id=bmc["system_id"] or "",
+                bmc_username=bmc["username"],
+                bmc_password=bmc["password"],
+            )
+            MachineNic.objects.bulk_create(
+                MachineNic(machine=machine, name=f"eth{i}", mac_address=mac.lower())
+                for i, mac in enumerate(server["macs"])
+            )
+
+    def _wait(self, servers: int, started: float, timeout: float) -> None:
+        last = -1
+        while time.monotonic() - started < timeout:
+            active = Device.objects.filter(state__in=["active", "failed"]).count()
+            if active != last:
+                self.stderr.write(f"  {time.monotonic() - started:6.1f} s  {active}/{servers}")
+                last = active
+            if active >= servers:
+                return
+            time.sleep(1)
+        raise CommandError(f"only {last} of {servers} settled within {timeout:.0f} s")
