@@ -52,7 +52,7 @@ run: $(VENV)/.installed
 	echo && echo "  Ironyard is starting at http://$(HOST):$(PORT)/" && \
 	echo "  Log in as demo@ironyard.local with password ironyard-demo  (Ctrl-C stops everything)" && \
 	echo && \
-	HOST=$(HOST) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+	HOST=$(HOST) PORTAL_URL=http://$(HOST):$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 test: $(VENV)/.installed lint
 	$(BIN)/python manage.py check --fail-level WARNING

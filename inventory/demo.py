@@ -1,7 +1,7 @@
 """The demo datacenter: a catalogue an operator would load, and the emulated rack's servers.
 
-Used by `seed_demo` (catalogue, idempotent) and `demo_bmc` (starts a Redfish emulator holding
-DEMO_SYSTEMS and enrolls them through it, as an operator would enroll real hardware).
+Used by `seed_demo` (catalogue, idempotent) and the virtual rack (whose servers follow the
+layout and specs of `demo_systems()`).
 """
 
 import uuid

@@ -1,7 +1,7 @@
 """`manage.py seed_demo`: the demo login, a small team and the demo datacenter's catalogue.
 
-Safe to run again and again. The demo's servers are enrolled through their BMCs by the
-`demo_bmc` process that `make run` starts (see inventory.demo).
+Safe to run again and again. The demo's servers are enrolled through their BMCs by the virtual
+rack that `make run` starts (`virtual_rack --enroll-as`).
 """
 
 from django.core.management.base import BaseCommand

@@ -13,7 +13,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from inventory.bmc.emulators import announce_ready
+from portal import audit
+from portal.models import User
 from provisioning.virtualrack import Fault, RackConfig, VirtualRack
+from provisioning.virtualrack.enroll import enroll_rack
 
 SAVE_EVERY_SECONDS = 10.0
 
@@ -68,6 +71,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--zero-delay", action="store_true", help="no delays at all (tests, benchmarks)"
         )
+        parser.add_argument(
+            "--enroll-as",
+            metavar="EMAIL",
+            help="once up, enroll the servers not yet enrolled through their BMCs, as this "
+            "operator (what `make run` does)",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -111,6 +120,8 @@ class Command(BaseCommand):
             )
             for fault in rack.faults():
                 self.stdout.write(f"  fault {fault}")
+            if options["enroll_as"]:
+                self._enroll(rack, options["enroll_as"])
             self.stdout.flush()
             announce_ready(
                 {
@@ -125,3 +136,18 @@ class Command(BaseCommand):
             pass
         finally:
             rack.stop()
+
+    def _enroll(self, rack: VirtualRack, email: str) -> None:
+        operator = User.objects.filter(email__iexact=email, is_staff=True).first()
+        if operator is None:
+            raise CommandError(f"No operator {email}; run `manage.py seed_demo` first.")
+        token = audit.set_context(audit.AuditContext(via="system"))
+        try:
+            results = enroll_rack(rack.inventory(), acting_user=operator)
+        finally:
+            audit.reset_context(token)
+        if not results:
+            self.stdout.write("  every server is already enrolled")
+        for result in results:
+            outcome = f"enrolled as {result.plan.slug}" if result.ok else result.error
+            self.stdout.write(f"  {result.request.name}: {outcome}")
