@@ -88,6 +88,8 @@ class RackConfig:
         self.power_delay = self.boot_delay = self.step_seconds = 0.0
         self.retry_delay = 0.05
         self.write_speed = self.wipe_speed = float("inf")
+        # An agent reports progress as time passes; an instantaneous step has only its start.
+        self.progress_updates = 1
         return self
 
     def validate(self) -> None:
