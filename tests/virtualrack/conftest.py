@@ -7,6 +7,7 @@ import pytest
 from inventory.bmc import BmcDriver, BmcEndpoint, driver_for
 from provisioning.virtualrack import RackConfig, VirtualRack
 from tests.virtualrack.portal_double import PortalDouble, PortalServer
+from tests.virtualrack.remote_driver import RemoteDriver
 
 
 @pytest.fixture
@@ -24,9 +25,8 @@ def make_rack(portal: PortalDouble) -> Iterator[Callable[..., VirtualRack]]:
         config = RackConfig(portal_url=portal.url, **{"servers": 4, **options})
         if zero_delay:
             config.zero_delay()
-            for key in ("power_delay", "boot_delay", "write_speed", "wipe_speed", "retry_delay"):
-                if key in options:
-                    setattr(config, key, options[key])
+            for key, value in options.items():  # what the test asks for wins
+                setattr(config, key, value)
         rack = VirtualRack(config).start()
         racks.append(rack)
         return rack
@@ -51,7 +51,7 @@ def make_driver() -> Iterator[Callable[..., BmcDriver]]:
             system_id=bmc["system_id"],
             timeout=timeout,
         )
-        driver = driver_for(endpoint)
+        driver = RemoteDriver(endpoint) if endpoint.driver == "ipmi" else driver_for(endpoint)
         drivers.append(driver)
         return driver
 

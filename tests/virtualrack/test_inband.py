@@ -58,7 +58,7 @@ def provision(rack, portal, name, userdata="", steps=(IMAGE, CONFIGURE)):
 
 
 def test_provision_runs_ipxe_then_the_agent_protocol_in_order(make_rack, portal):
-    rack = make_rack(servers=3)
+    rack = make_rack(servers=3, progress_updates=4)
     server = provision(rack, portal, "node02")
     address, mac = server.spec.address, server.spec.macs[0]
     seen = portal.requests_from(address)
@@ -155,7 +155,7 @@ def test_phone_home_falls_back_to_the_portal_url_without_one_in_metadata(make_ra
 
 
 def test_deprovision_wipes_the_disks(make_rack, portal):
-    rack = make_rack(servers=1)
+    rack = make_rack(servers=1, progress_updates=4)
     server = provision(rack, portal, "node01")
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions(
         "deprovision", {"name": "wipe_disks"}
@@ -250,7 +250,7 @@ def test_chain_outside_loopback_is_not_fetched(make_rack, portal):
 
 
 def test_agent_crash_stops_mid_write_without_done_or_fail(make_rack, portal):
-    rack = make_rack(servers=1, faults=[])
+    rack = make_rack(servers=1, progress_updates=4)
     rack.inject("node01", "agent-crash")
     server = rack.servers["node01"]
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions("provision", IMAGE)
@@ -286,7 +286,7 @@ def test_unknown_step_is_reported_as_a_failure(make_rack, portal):
 
 
 def test_dead_server_makes_no_in_band_traffic(make_rack, portal):
-    rack = make_rack(servers=2, faults=[])
+    rack = make_rack(servers=2)
     rack.inject("dead:node01")
     for name in ("node01", "node02"):
         server = rack.servers[name]
@@ -337,6 +337,19 @@ def test_power_off_mid_write_stops_the_agent(make_rack, portal):
     assert "/agent/done" not in paths
     assert paths.count("/agent/progress") < 5
     assert server.environment == OFF
+
+
+def test_zero_delay_steps_report_their_start_and_end_only(make_rack, portal):
+    rack = make_rack(servers=1)
+    server = provision(rack, portal, "node01")
+    seen = portal.requests_from(server.spec.address)
+    progress = [(s.body["step"], s.body["percent"]) for s in seen if s.path == "/agent/progress"]
+    assert progress == [
+        ("write_image", 0),
+        ("write_image", 100),
+        ("configure", 0),
+        ("configure", 100),
+    ]
 
 
 def test_write_image_takes_size_over_write_speed(make_rack, portal):
