@@ -287,7 +287,9 @@ def _execute(operation: Operation, step: Step, generation: int) -> bool:
                 fail(operation, f"Internal error in {step.name}; operators have the details.")
         return False
     state = Step.State.WAITING if outcome == WAIT else Step.State.DONE
-    completed = Step.objects.filter(pk=step.pk, generation=generation).update(
+    completed = Step.objects.filter(
+        pk=step.pk, generation=generation, state=Step.State.RUNNING
+    ).update(
         state=state,
         finished_at=timezone.now() if state == Step.State.DONE else None,
         lease_expires_at=None,
@@ -334,16 +336,29 @@ def _bmc_failed(operation: Operation, step: Step, generation: int, error: BmcErr
 @transaction.atomic
 def advance_waiting(operation: Operation, step_name: str) -> bool:
     """A waiting step's condition happened (agent finished, server phoned home): complete it
-    and let the runner continue. False if the operation was not waiting for that."""
-    done = Step.objects.filter(
-        operation=operation, name=step_name, state=Step.State.WAITING
-    ).order_by("index")[:1]
-    step = done.first()
-    if step is None or operation.state != Operation.State.RUNNING:
+    and let the runner continue. False if the operation is not at that point.
+
+    A fast machine can get there before the runner does (the agent finishes while the worker
+    is still marking the power cycle done), so the step also counts as met while pending or
+    running, provided every waiting step before it is done; the runner's own completion only
+    applies to a step still RUNNING, so it cannot undo this.
+    """
+    if operation.state != Operation.State.RUNNING:
         return False
-    if not Step.objects.filter(pk=step.pk, state=Step.State.WAITING).update(
-        state=Step.State.DONE, finished_at=timezone.now()
-    ):
+    step = (
+        operation.steps.filter(name=step_name)
+        .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED, Step.State.FAILED])
+        .order_by("index")
+        .first()
+    )
+    if step is None:
+        return False
+    earlier = operation.steps.filter(index__lt=step.index, name__in=WAITING_STEPS)
+    if earlier.exclude(state=Step.State.DONE).exists():
+        return False
+    if not Step.objects.filter(
+        pk=step.pk, state__in=[Step.State.PENDING, Step.State.RUNNING, Step.State.WAITING]
+    ).update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None):
         return False
     _enqueue(operation)
     return True

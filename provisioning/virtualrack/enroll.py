@@ -1,6 +1,9 @@
 """Enroll a virtual rack's servers through their BMCs, as an operator enrolls real hardware."""
 
-from inventory.enrollment import EnrollmentRequest, EnrollmentResult, enroll_many
+import csv
+import io
+
+from inventory.enrollment import CSV_COLUMNS, EnrollmentRequest, EnrollmentResult, enroll_many
 from inventory.models import Machine
 from portal.models import User
 
@@ -29,3 +32,29 @@ def enroll_rack(inventory: dict, *, acting_user: User) -> list[EnrollmentResult]
     known = set(Machine.objects.values_list("name", flat=True))
     requests = [r for r in enrollment_requests(inventory) if r.name not in known]
     return enroll_many(requests, acting_user=acting_user)
+
+
+def enrollment_csv(inventory: dict) -> str:
+    """The servers not enrolled yet as `enroll_machines --csv` input (with a header row)."""
+    known = set(Machine.objects.values_list("name", flat=True))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for r in enrollment_requests(inventory):
+        if r.name not in known:
+            writer.writerow(
+                [
+                    r.driver,
+                    r.address,
+                    r.username,
+                    r.password,
+                    r.facility,
+                    r.system_id,
+                    r.name,
+                    r.plan,
+                    r.rack,
+                    r.rack_unit,
+                    "true",
+                ]
+            )
+    return out.getvalue()

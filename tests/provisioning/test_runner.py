@@ -183,3 +183,20 @@ def test_custom_ipxe_installs_need_no_agent_or_phone_home(
     runner.run(device.operations.get().pk)
     device.refresh_from_db()
     assert device.state == "active"
+
+
+def test_a_machine_faster_than_the_worker_still_counts(deployed):
+    """The agent can finish before the runner has even marked the power cycle done."""
+    device, _ = deployed
+    operation = device.operations.get()
+    assert not runner.advance_waiting(operation, "await_phone_home")  # the agent comes first
+    assert runner.advance_waiting(operation, "await_agent")  # nothing has run yet
+    runner.run(operation.pk)
+    assert steps(operation) == [
+        ("set_boot_pxe", "done"),
+        ("power_cycle", "done"),
+        ("await_agent", "done"),
+        ("set_boot_disk", "done"),
+        ("power_cycle", "done"),
+        ("await_phone_home", "waiting"),
+    ]
