@@ -8,6 +8,7 @@ half a machine and never spoils the good rows.
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -25,6 +26,7 @@ from .bmc import (
     BmcTlsError,
     BmcTransientError,
     Inventory,
+    Nic,
     driver_for,
 )
 from .models import Facility, Machine, MachineNic, Plan, Rack
@@ -41,6 +43,7 @@ CSV_COLUMNS = (
     "rack",
     "rack_unit",
     "verify_tls",
+    "macs",
 )
 
 
@@ -60,6 +63,8 @@ class EnrollmentRequest:
     rack_unit: int | None = None
     verify_tls: bool = True
     ca_certificate: str = ""
+    # NIC MACs, for BMCs that do not report them (IPMI); Redfish's own answer wins.
+    macs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -177,7 +182,13 @@ def enroll(request: EnrollmentRequest, *, acting_user: User) -> EnrollmentResult
 @transaction.atomic
 def _create_machine(request, found: Inventory, facility, plan, rack, acting_user) -> Machine:
     system_id = found.system_id or request.system_id or ""
-    macs = [nic.mac.lower() for nic in found.nics]
+    nics = list(found.nics) or [Nic(id=f"nic{i}", mac=mac) for i, mac in enumerate(request.macs)]
+    if not nics:
+        raise ServiceError(
+            "The BMC reports no network interfaces; give the machine's MAC addresses "
+            "(the macs column) so it can boot from the network."
+        )
+    macs = [nic.mac.lower() for nic in nics]
     clash = MachineNic.objects.filter(mac_address__in=macs).select_related("machine").first()
     if clash is not None:
         raise ServiceError(f"MAC {clash.mac_address} already belongs to {clash.machine.name}.")
@@ -215,7 +226,7 @@ def _create_machine(request, found: Inventory, facility, plan, rack, acting_user
         ) from exc
     MachineNic.objects.bulk_create(
         MachineNic(machine=machine, name=nic.id or f"nic{i}", mac_address=nic.mac.lower())
-        for i, nic in enumerate(found.nics)
+        for i, nic in enumerate(nics)
     )
     audit.record(
         "machine.enrolled",
@@ -264,6 +275,7 @@ def parse_csv(text: str) -> list[EnrollmentRequest]:
                 rack=values.get("rack", ""),
                 rack_unit=int(unit) if unit else None,
                 verify_tls=(values.get("verify_tls") or "true").lower() not in {"0", "false", "no"},
+                macs=tuple(m for m in re.split(r"[;\s]+", values.get("macs") or "") if m),
             )
         )
     return requests

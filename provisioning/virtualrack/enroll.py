@@ -22,6 +22,7 @@ def enrollment_requests(inventory: dict) -> list[EnrollmentRequest]:
             plan=server["plan"],
             rack=server["rack"],
             rack_unit=server["rack_unit"],
+            macs=tuple(server["macs"]),
         )
         for server in inventory["servers"]
     ]
@@ -55,6 +56,7 @@ def enrollment_csv(inventory: dict) -> str:
                     r.rack,
                     r.rack_unit,
                     "true",
+                    ";".join(r.macs),
                 ]
             )
     return out.getvalue()

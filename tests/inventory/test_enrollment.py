@@ -124,12 +124,33 @@ def test_several_systems_behind_one_bmc_need_a_system_id(site, operator, start_r
     assert NODE1["uuid"] in result.error and NODE2["uuid"] in result.error
 
 
-def test_ipmi_machine_enrolls_with_a_named_plan(site, operator, ipmi_bmcs):
+def test_ipmi_machine_enrolls_with_a_named_plan_and_given_macs(site, operator, ipmi_bmcs):
     result = enrollment.enroll(
-        request(ipmi_bmcs["ipmi1"], driver="ipmi", plan="m3.large.x86"), acting_user=operator
+        request(
+            ipmi_bmcs["ipmi1"], driver="ipmi", plan="m3.large.x86", macs=("52:54:00:CC:00:01",)
+        ),
+        acting_user=operator,
     )
     assert result.ok, result.error
     assert (result.machine.serial_number, result.machine.bmc_driver) == ("SN-0001", "ipmi")
+    assert list(result.machine.nics.values_list("mac_address", flat=True)) == ["52:54:00:cc:00:01"]
+
+
+def test_a_machine_without_any_known_mac_cannot_be_enrolled(site, operator, ipmi_bmcs):
+    # IPMI reports no NICs; without a MAC the machine could never boot from the network.
+    result = enrollment.enroll(
+        request(ipmi_bmcs["ipmi1"], driver="ipmi", plan="m3.large.x86"), acting_user=operator
+    )
+    assert "MAC addresses" in result.error
+    assert not Machine.objects.exists()
+
+
+def test_csv_macs_column_is_read(site):
+    [parsed] = enrollment.parse_csv(
+        "driver,address,username,password,facility,macs\n"
+        "ipmi,127.0.0.1:623,admin,pw,sv15,52:54:00:00:00:01;52:54:00:00:00:02\n"
+    )
+    assert parsed.macs == ("52:54:00:00:00:01", "52:54:00:00:00:02")
 
 
 def test_check_power_reads_the_bmc_and_stores_it(site, operator, redfish_url):

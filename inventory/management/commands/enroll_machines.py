@@ -29,6 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--rack", default="")
         parser.add_argument("--rack-unit", type=int)
         parser.add_argument("--insecure", action="store_true", help="skip TLS verification")
+        parser.add_argument(
+            "--mac",
+            action="append",
+            default=[],
+            help="a NIC's MAC, for BMCs that do not report them (repeatable)",
+        )
 
     def handle(self, *args, **options):
         operator = User.objects.filter(email__iexact=options["operator"], is_staff=True).first()
@@ -77,5 +83,6 @@ class Command(BaseCommand):
                 rack=options["rack"],
                 rack_unit=options["rack_unit"],
                 verify_tls=not options["insecure"],
+                macs=tuple(options["mac"]),
             )
         ]
