@@ -44,6 +44,12 @@ class UserManager(BaseUserManager):
     def get_by_natural_key(self, email):
         return self.get(email__iexact=email)
 
+    def reaching_project(self, project):
+        """Users who can see `project`: its organization's owners/admins and assigned people."""
+        from .querysets import users_reaching_project_q
+
+        return self.filter(users_reaching_project_q(project))
+
     def create_user(self, email, password=None, **extra):
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)

@@ -39,6 +39,19 @@ def manageable_project_q(user, project_ref: str = "pk", organization_ref: str = 
     )
 
 
+def users_reaching_project_q(project):
+    """Q over users who can see `project` (the mirror image of visible_project_q)."""
+    from .models import Member, ProjectMembership
+
+    admins = Member.objects.filter(
+        user=OuterRef("pk"), organization=project.organization_id, role__in=ORG_ADMINS
+    )
+    assigned = ProjectMembership.objects.filter(
+        project=project, member__user=OuterRef("pk"), member__role__in=ASSIGNED_ROLES
+    )
+    return Q(Exists(admins)) | Q(Exists(assigned))
+
+
 class OrganizationQuerySet(models.QuerySet):
     def for_user(self, user):
         """Organizations the user is a member of (any role)."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from inventory import services as inventory_services
@@ -143,11 +144,10 @@ def _ssh_keys(project: Project, request: DeviceRequest) -> list[SSHKey]:
     if request.no_ssh_keys:
         return []
     if request.project_ssh_keys is None and request.user_ssh_keys is None:
-        members = User.objects.filter(visible_project_q_for_users(project)).values_list(
-            "pk", flat=True
-        )
-        return list(SSHKey.objects.filter(project=project)) + list(
-            SSHKey.objects.filter(user_id__in=list(members))
+        return list(
+            SSHKey.objects.filter(
+                Q(project=project) | Q(user__in=User.objects.reaching_project(project))
+            )
         )
     keys = list(request.project_ssh_keys or ())
     if any(k.project_id != project.pk for k in keys):
@@ -157,22 +157,6 @@ def _ssh_keys(project: Project, request: DeviceRequest) -> list[SSHKey]:
     users = list(request.user_ssh_keys or ())
     keys += list(SSHKey.objects.filter(user__in=users))
     return keys
-
-
-def visible_project_q_for_users(project: Project):
-    """Q over users who can see `project` (its org's owners/admins and assigned people)."""
-    from django.db.models import Exists, OuterRef, Q
-
-    from portal.models import Member, ProjectMembership
-    from portal.roles import ASSIGNED_ROLES, ORG_ADMINS
-
-    admins = Member.objects.filter(
-        user=OuterRef("pk"), organization=project.organization_id, role__in=ORG_ADMINS
-    )
-    assigned = ProjectMembership.objects.filter(
-        project=project, member__user=OuterRef("pk"), member__role__in=ASSIGNED_ROLES
-    )
-    return Q(Exists(admins)) | Q(Exists(assigned))
 
 
 def _assign_default_ips(devices: list[Device], specs: Sequence[dict]) -> None:
