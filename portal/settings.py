@@ -218,6 +218,8 @@ OPERATION_DEADLINE_SECONDS = int(os.environ.get("OPERATION_DEADLINE_SECONDS", "2
 # Boot path (iPXE, installer agent, metadata service). Servers may reach the portal under
 # another name than browsers do, so the URLs handed to them come from BOOT_BASE_URL if set.
 BOOT_BASE_URL = os.environ.get("BOOT_BASE_URL", "").rstrip("/")
+# CIDRs the boot path (iPXE, agent, metadata) answers; empty answers every address (the demo).
+BOOT_ALLOWED_NETWORKS = env_list("BOOT_ALLOWED_NETWORKS", "")
 # The OS-independent kernel and initrd booted for rescue (and deprovision when the OS has none).
 RESCUE_KERNEL_URL = os.environ.get(
     "RESCUE_KERNEL_URL", "http://images.ironyard.invalid/rescue/vmlinuz"

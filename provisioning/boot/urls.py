@@ -4,20 +4,23 @@ boot/, the metadata service at the paths Metal's metadata host uses."""
 from django.urls import path, re_path
 
 from . import views as v
+from .access import from_boot_network as guarded
 
 app_name = "boot"
 
 urlpatterns = [
-    path("boot/ipxe", v.ipxe, name="ipxe"),
-    path("boot/agent/v1/instructions", v.agent_instructions, name="agent-instructions"),
-    path("boot/agent/v1/progress", v.agent_progress, name="agent-progress"),
-    path("boot/agent/v1/done", v.agent_done, name="agent-done"),
-    path("boot/agent/v1/fail", v.agent_fail, name="agent-fail"),
-    path("metadata", v.metadata, name="metadata"),
-    path("userdata", v.userdata, name="userdata"),
-    re_path(r"^2009-04-04/meta-data/?$", v.ec2_metadata, name="ec2-meta-data"),
-    re_path(r"^2009-04-04/meta-data/(?P<key>.+)$", v.ec2_metadata, name="ec2-meta-data-key"),
-    path("2009-04-04/user-data", v.userdata, name="ec2-user-data"),
-    path("phone-home", v.phone_home, name="phone-home"),
-    path("user-state", v.user_state, name="user-state"),
+    path("boot/ipxe", guarded(v.ipxe), name="ipxe"),
+    path("boot/agent/v1/instructions", guarded(v.agent_instructions), name="agent-instructions"),
+    path("boot/agent/v1/progress", guarded(v.agent_progress), name="agent-progress"),
+    path("boot/agent/v1/done", guarded(v.agent_done), name="agent-done"),
+    path("boot/agent/v1/fail", guarded(v.agent_fail), name="agent-fail"),
+    path("metadata", guarded(v.metadata), name="metadata"),
+    path("userdata", guarded(v.userdata), name="userdata"),
+    re_path(r"^2009-04-04/meta-data/?$", guarded(v.ec2_metadata), name="ec2-meta-data"),
+    re_path(
+        r"^2009-04-04/meta-data/(?P<key>.+)$", guarded(v.ec2_metadata), name="ec2-meta-data-key"
+    ),
+    path("2009-04-04/user-data", guarded(v.userdata), name="ec2-user-data"),
+    path("phone-home", guarded(v.phone_home), name="phone-home"),
+    path("user-state", guarded(v.user_state), name="user-state"),
 ]

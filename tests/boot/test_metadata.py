@@ -244,3 +244,14 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(client, device, neighbou
     settings.TRUSTED_PROXIES = ["127.0.0.5"]
     trusted = get(client, "/metadata", "127.0.0.5", HTTP_X_FORWARDED_FOR="127.0.0.41")
     assert trusted.json()["hostname"] == "web-01"
+
+
+def test_boot_path_answers_only_the_provisioning_networks(client, settings):
+    settings.BOOT_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    for path in ("/boot/ipxe?mac=52:54:00:00:00:01", "/metadata", "/2009-04-04/meta-data"):
+        response = client.get(path, REMOTE_ADDR="198.51.100.7")
+        assert response.status_code == 403, path
+        assert response.json() == {
+            "errors": ["The boot path answers only the provisioning networks."]
+        }
+    assert client.get("/boot/ipxe", REMOTE_ADDR="10.1.2.3").status_code == 200
