@@ -29,6 +29,7 @@ from .bmc import (
     Nic,
     driver_for,
 )
+from .bmc_access import ca_bundle_path
 from .models import Facility, Machine, MachineNic, Plan, Rack
 
 CSV_COLUMNS = (
@@ -126,8 +127,6 @@ def match_plan(found: Inventory) -> Plan | None:
 
 def discover(request: EnrollmentRequest) -> Inventory:
     """Ask the BMC what it manages (raises BmcError)."""
-    from .bmc_access import ca_bundle_path
-
     with driver_for(endpoint_for(request, ca_bundle_path(request.ca_certificate))) as driver:
         return driver.inventory()
 
