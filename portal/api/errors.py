@@ -53,10 +53,15 @@ def exception_handler(exc, context):
     return error_response(_flatten(exc.detail), code, headers=headers)
 
 
+def json_errors(status: int, *messages: str, **headers) -> JsonResponse:
+    """Metal's error shape outside DRF views (plain Django views, error handlers)."""
+    return JsonResponse({"errors": list(messages)}, status=status, headers=headers or None)
+
+
 def json_404(request, exception=None):
     """Unknown API paths answer in JSON too."""
-    return JsonResponse({"errors": ["Not found"]}, status=404)
+    return json_errors(404, "Not found")
 
 
 def json_500(request):
-    return JsonResponse({"errors": ["Internal server error"]}, status=500)
+    return json_errors(500, "Internal server error")

@@ -9,8 +9,8 @@ import functools
 import ipaddress
 
 from django.conf import settings
-from django.http import JsonResponse
 
+from portal.api.errors import json_errors
 from portal.audit import client_ip
 
 
@@ -30,10 +30,7 @@ def from_boot_network(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not _allowed(client_ip(request)):
-            return JsonResponse(
-                {"errors": ["The boot path answers only the provisioning networks."]},
-                status=403,
-            )
+            return json_errors(403, "The boot path answers only the provisioning networks.")
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from inventory.models import Machine, MachineNic
 from portal import audit
+from portal.api.errors import json_errors
 
 from ..models import Device, Operation
 from ..runner import advance_waiting, fail, record_progress
@@ -28,10 +29,6 @@ USER_STATES = ("running", "succeeded", "failed")
 
 def _text(body: str, status: int = 200) -> HttpResponse:
     return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
-
-
-def _errors(status: int, *messages: str, **headers) -> JsonResponse:
-    return JsonResponse({"errors": list(messages)}, status=status, headers=headers or None)
 
 
 class BadBody(Exception):
@@ -108,20 +105,20 @@ def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonRespon
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        return None, _errors(
+        return None, json_errors(
             401,
             "An installer token is required (Authorization: Bearer …).",
             **{"WWW-Authenticate": "Bearer"},
         )
     operation = agent.operation_for_token(token)
     if operation is None:
-        return None, _errors(
+        return None, json_errors(
             401,
             "This installer token is not valid (or was replaced by a newer boot).",
             **{"WWW-Authenticate": "Bearer"},
         )
     if operation.state != Operation.State.RUNNING:
-        return None, _errors(410, f"This operation is over ({operation.state}).")
+        return None, json_errors(410, f"This operation is over ({operation.state}).")
     return operation, None
 
 
@@ -148,7 +145,7 @@ def agent_progress(request: HttpRequest) -> HttpResponse:
     try:
         body = _json(request)
     except BadBody as exc:
-        return _errors(422, str(exc))
+        return json_errors(422, str(exc))
     step, percent, message = body.get("step"), body.get("percent"), body.get("message", "")
     problems = []
     if not isinstance(step, str) or not step.strip() or len(step) > 64:
@@ -158,7 +155,7 @@ def agent_progress(request: HttpRequest) -> HttpResponse:
     if not isinstance(message, str):
         problems.append("message: must be a string.")
     if problems:
-        return _errors(422, *problems)
+        return json_errors(422, *problems)
     record_progress(operation, step=step.strip(), percent=percent, message=message[:2000])
     return HttpResponse(status=204)
 
@@ -171,7 +168,7 @@ def agent_done(request: HttpRequest) -> HttpResponse:
     if error is not None:
         return error
     if not advance_waiting(operation, "await_agent"):
-        return _errors(409, "This operation is not waiting for the installer.")
+        return json_errors(409, "This operation is not waiting for the installer.")
     audit.record(
         "provisioning.agent_done",
         actor=None,
@@ -192,10 +189,10 @@ def agent_fail(request: HttpRequest) -> HttpResponse:
     try:
         body = _json(request)
     except BadBody as exc:
-        return _errors(422, str(exc))
+        return json_errors(422, str(exc))
     step, message = body.get("step"), body.get("message", "")
     if not isinstance(step, str) or not step.strip() or not isinstance(message, str):
-        return _errors(422, "step (a non-empty string) and message (a string) are required.")
+        return json_errors(422, "step (a non-empty string) and message (a string) are required.")
     fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
     return HttpResponse(status=204)
 
@@ -208,7 +205,7 @@ def _caller(request: HttpRequest) -> Device | None:
 
 
 def _unknown_caller() -> JsonResponse:
-    return _errors(404, "No server is known at this address.")
+    return json_errors(404, "No server is known at this address.")
 
 
 @require_GET
@@ -227,7 +224,7 @@ def userdata(request: HttpRequest) -> HttpResponse:
     if device is None:
         return _unknown_caller()
     if not device.userdata:
-        return _errors(404, "This server has no user data.")
+        return json_errors(404, "This server has no user data.")
     return _text(device.userdata)
 
 
@@ -248,7 +245,7 @@ def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
     node = ec2_tree(build_metadata(device))
     for part in [p for p in key.split("/") if p]:
         if not isinstance(node, dict) or part not in node:
-            return _errors(404, f"No meta-data at {key}.")
+            return json_errors(404, f"No meta-data at {key}.")
         node = node[part]
     return _text(_ec2_render(node))
 
@@ -283,7 +280,7 @@ def user_state(request: HttpRequest) -> HttpResponse:
     try:
         body = _json(request)
     except BadBody as exc:
-        return _errors(422, str(exc))
+        return json_errors(422, str(exc))
     state, code, message = body.get("state"), body.get("code"), body.get("message", "")
     problems = []
     if state not in USER_STATES:
@@ -293,7 +290,7 @@ def user_state(request: HttpRequest) -> HttpResponse:
     if not isinstance(message, str):
         problems.append("message: must be a string.")
     if problems:
-        return _errors(422, *problems)
+        return json_errors(422, *problems)
     audit.record(
         f"user_state.{state}",
         actor=None,
