@@ -39,10 +39,6 @@ MOVING_STATES = (
 STALE_PENDING = timedelta(seconds=30)
 
 
-def _ring(operation_id: int, facility_code: str) -> None:
-    tasks.run_operation.apply_async(args=[operation_id], queue=f"site.{facility_code}")
-
-
 def expire_leases(now) -> int:
     """Steps held by a worker that stopped renewing: back to pending (the next claim fences)."""
     stale = Step.objects.filter(state=Step.State.RUNNING, lease_expires_at__lt=now)
@@ -51,7 +47,7 @@ def expire_leases(now) -> int:
         if Step.objects.filter(
             pk=step_id, state=Step.State.RUNNING, lease_expires_at__lt=now
         ).update(state=Step.State.PENDING, lease_expires_at=None):
-            _ring(operation_id, facility)
+            tasks.ring(operation_id, facility)
     return len(rows)
 
 
@@ -69,7 +65,7 @@ def ring_stalled(now) -> int:
     )
     rows = list(due)
     for operation_id, facility in rows:
-        _ring(operation_id, facility)
+        tasks.ring(operation_id, facility)
     return len(rows)
 
 
@@ -132,7 +128,7 @@ def queue_power_checks(now) -> int:
         .values_list("pk", "facility__code")[: settings.POWER_DRIFT_BATCH]
     )
     for machine_id, facility in machines:
-        tasks.check_power_drift.apply_async(args=[machine_id], queue=f"site.{facility}")
+        tasks.check_power_drift.apply_async(args=[machine_id], queue=tasks.site_queue(facility))
     return len(machines)
 
 

@@ -169,12 +169,8 @@ ACTIONS = {
 
 def _enqueue(operation: Operation, countdown: float = 0) -> None:
     """Ring the doorbell once the current transaction (if any) commits."""
-    queue = f"site.{operation.device.facility.code}"
-    transaction.on_commit(
-        lambda: tasks.run_operation.apply_async(
-            args=[operation.pk], queue=queue, countdown=countdown or None
-        )
-    )
+    facility = operation.device.facility.code
+    transaction.on_commit(lambda: tasks.ring(operation.pk, facility, countdown))
 
 
 def _backoff(attempt: int) -> float:

@@ -231,8 +231,8 @@ def start_operation(
         # picks it up.
         Device.objects.filter(pk=device.pk).update(state=workflow.running)
         device.state = workflow.running
-    queue = f"site.{device.facility.code}"
-    transaction.on_commit(lambda: tasks.run_operation.apply_async(args=[operation.pk], queue=queue))
+    facility = device.facility.code
+    transaction.on_commit(lambda: tasks.ring(operation.pk, facility))
     return operation
 
 

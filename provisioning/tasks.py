@@ -5,6 +5,18 @@ from celery import shared_task
 from . import runner
 
 
+def site_queue(facility_code: str) -> str:
+    """The Celery queue of a facility: only a worker placed there reaches its BMCs."""
+    return f"site.{facility_code}"
+
+
+def ring(operation_id: int, facility_code: str, countdown: float | None = None) -> None:
+    """Send run_operation for an operation to its facility's queue."""
+    run_operation.apply_async(
+        args=[operation_id], queue=site_queue(facility_code), countdown=countdown or None
+    )
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_operation(operation_id: int) -> None:
     """Advance an operation; a duplicate or late message finds nothing to do."""

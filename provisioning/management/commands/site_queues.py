@@ -9,6 +9,7 @@ as `make run` does).
 from django.core.management.base import BaseCommand, CommandError
 
 from inventory.models import Facility
+from provisioning.tasks import site_queue
 
 
 class Command(BaseCommand):
@@ -27,5 +28,5 @@ class Command(BaseCommand):
         unknown = sorted(set(facility) - set(codes))
         if unknown:
             raise CommandError(f"Unknown facility: {', '.join(unknown)}")
-        queues = [f"site.{code}" for code in (facility or codes)]
+        queues = [site_queue(code) for code in (facility or codes)]
         self.stdout.write(",".join(queues if facility else ["celery", *queues]))
