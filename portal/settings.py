@@ -10,6 +10,7 @@ from pathlib import Path
 
 import bootstrap_wrapper
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IRONYARD_VAR_DIR", BASE_DIR / "var"))
@@ -280,7 +281,17 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-invitations": {"task": "portal.tasks.expire_invitations", "schedule": 3600.0},
     "reconcile": {"task": "provisioning.tasks.reconcile", "schedule": 15.0},
+    # The 1st of each month, for the month before (idempotent: one invoice per org and month).
+    "monthly-invoices": {
+        "task": "provisioning.tasks.generate_invoices",
+        "schedule": crontab(minute=30, hour=0, day_of_month=1),
+    },
 }
+
+# Usage: "hour" bills whole started hours, "second" exact seconds (provisioning.usage).
+USAGE_METERING = os.environ.get("USAGE_METERING", "hour")
+BILLING_CURRENCY = os.environ.get("BILLING_CURRENCY", "USD")
+INVOICE_DUE_DAYS = int(os.environ.get("INVOICE_DUE_DAYS", "7"))
 
 LOGGING = {
     "version": 1,

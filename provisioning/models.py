@@ -252,3 +252,122 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index}. {self.name} ({self.state})"
+
+
+class UsageInterval(models.Model):
+    """A stretch of billable time for one device and one priced item (its plan, or a licensed
+    OS), its unit price frozen when it opened. Opened at allocation, billable once the device
+    first reaches active, closed when the device is deleted (see provisioning.usage)."""
+
+    class Item(models.TextChoices):
+        PLAN = "plan"
+        OS = "os"
+
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="usage_intervals")
+    # The device's project, copied so project and organization totals need no join.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    item = models.CharField(max_length=8, choices=Item.choices)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    operating_system = models.ForeignKey(
+        OperatingSystem, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    unit_price = models.DecimalField(max_digits=10, decimal_places=4)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    billable = models.BooleanField(default=False)
+
+    objects = ProjectScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        indexes = [models.Index(fields=["project", "started_at"])]
+        constraints = [
+            # One running meter per device and item: no double counting, whatever the caller.
+            models.UniqueConstraint(
+                fields=["device", "item"],
+                condition=Q(ended_at__isnull=True),
+                name="usage_one_open_per_item",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="usage_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(item="plan") | Q(operating_system__isnull=False),
+                name="usage_os_item_names_os",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} of {self.device_id} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class InvoiceQuerySet(models.QuerySet):
+    """Invoices are the organization's owners', admins' and billing members' business only."""
+
+    def for_user(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        from portal.models import Member
+        from portal.roles import BILLING_READERS
+
+        readers = Member.objects.filter(
+            user=user, organization=models.OuterRef("organization"), role__in=BILLING_READERS
+        )
+        return self.filter(models.Exists(readers))
+
+
+class Invoice(UUIDModel):
+    """An organization's bill for one calendar month (UTC); at most one per month."""
+
+    organization = models.ForeignKey(
+        "portal.Organization", on_delete=models.PROTECT, related_name="invoices"
+    )
+    number = models.CharField(max_length=32, unique=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, default="open")
+    due_on = models.DateField()
+
+    objects = InvoiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-period_start", "-pk"]
+        constraints = [
+            # The monthly job may run twice (beat restarts, a retried task): one invoice stays.
+            models.UniqueConstraint(
+                fields=["organization", "period_start"], name="invoice_one_per_org_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class InvoiceLine(models.Model):
+    """What one project spent on one plan (or OS licence) at one price during the month."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Names as they were when invoiced: a renamed project or plan does not rewrite the bill.
+    project_name = models.CharField(max_length=100)
+    item = models.CharField(max_length=8, choices=UsageInterval.Item.choices)
+    plan = models.ForeignKey(
+        Plan, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    name = models.CharField(max_length=64)
+    description = models.CharField(max_length=200)
+    quantity = models.DecimalField(max_digits=14, decimal_places=4)
+    unit = models.CharField(max_length=16, default="hour")
+    unit_price = models.DecimalField(max_digits=10, decimal_places=4)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        ordering = ["project_name", "item", "name", "pk"]
+
+    def __str__(self) -> str:
+        return self.description

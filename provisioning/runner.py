@@ -25,7 +25,7 @@ from inventory.enrollment import describe_bmc_error
 from inventory.models import IPReservation, Machine
 from portal import audit
 
-from . import allocation, tasks
+from . import allocation, tasks, usage
 from .models import Batch, Device, IPAssignment, Operation, Step
 from .workflows import STEP_LABELS, WAITING_STEPS, WORKFLOWS
 
@@ -463,6 +463,7 @@ def _settle(operation: Operation, *, succeeded: bool, reason: str = "") -> None:
         )
     elif operation.kind == Operation.Kind.PROVISION and succeeded:
         Machine.objects.filter(pk=machine.pk).update(state=Machine.State.IN_USE)
+        usage.confirm_device(device)
     Device.objects.filter(pk=device.pk).update(**fields)
     verb = "succeeded" if succeeded else f"failed: {reason}"
     audit.record(

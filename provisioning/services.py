@@ -20,7 +20,7 @@ from portal.errors import Conflict, ServiceError
 from portal.models import Project, SSHKey, User
 from portal.permissions import can_manage_project, can_operate_project, require
 
-from . import allocation, tasks
+from . import allocation, tasks, usage
 from .models import Batch, Device, IPAssignment, Operation, Step
 from .workflows import WORKFLOWS
 
@@ -295,6 +295,7 @@ def create_devices(
         through(device_id=d.pk, sshkey_id=k.pk) for d in devices for k in keys
     )
     _assign_default_ips(devices, request.ip_addresses)
+    usage.open_device(devices)
     for device in devices:
         audit.record(
             "device.created",
@@ -366,6 +367,7 @@ def perform_action(
             "deprovision_fast": deprovision_fast,
         }
         if target.pk != device.operating_system_id:
+            usage.switch_os(device, target)
             device.operating_system = target
             device.save(update_fields=["operating_system", "updated_at"])
     operation = start_operation(device, action, acting_user=acting_user, params=params)
@@ -455,6 +457,7 @@ def delete_device(*, device: Device, acting_user: User, force: bool = False) -> 
     Device.objects.filter(pk=device.pk).update(
         state=Device.State.DEPROVISIONING, current_step="", provisioning_percentage=None
     )
+    usage.close_device(device)
     audit.record(
         "device.deleted",
         actor=acting_user,

@@ -37,3 +37,11 @@ def check_power_drift(machine_id: int) -> str | None:
     from . import reconciler
 
     return reconciler.check_power_drift(machine_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def generate_invoices() -> int:
+    """Beat, on the 1st: invoice last month; a second run finds every invoice already there."""
+    from . import usage
+
+    return len(usage.generate_invoices(usage.previous_month()))
