@@ -473,3 +473,47 @@ def issue_agent_token(operation: Operation) -> str:
     token = tokens.random_secret()
     Operation.objects.filter(pk=operation.pk).update(agent_token_digest=tokens.digest(token))
     return token
+
+
+@transaction.atomic
+def create_batches(
+    *, project: Project, acting_user: User, requests: Sequence[DeviceRequest]
+) -> list[Batch]:
+    """One Batch per request and its devices, all in one transaction: if any batch cannot be
+    built (capacity, names, rules), nothing is created and the error says which."""
+    batches = []
+    for number, request in enumerate(requests, start=1):
+        batch = Batch.objects.create(
+            project=project,
+            quantity=request.quantity,
+            state=Batch.State.IN_PROGRESS,
+            created_by=acting_user,
+        )
+        try:
+            create_devices(project=project, acting_user=acting_user, request=request, batch=batch)
+        except ServiceError as exc:
+            if len(requests) > 1:
+                exc.messages = [f"batch {number}: {m}" for m in exc.messages]
+            raise
+        batches.append(batch)
+    return batches
+
+
+@transaction.atomic
+def delete_batch(*, batch: Batch, acting_user: User, remove_devices: bool = False) -> None:
+    """Forget a batch; with `remove_devices`, delete its live servers first (all or none)."""
+    require(
+        can_manage_project(acting_user, batch.project),
+        "Only owners, admins and collaborators can delete batches.",
+    )
+    if remove_devices:
+        for device in Device.objects.live().filter(batch=batch).exclude(state="deprovisioning"):
+            delete_device(device=device, acting_user=acting_user)
+    audit.record(
+        "batch.deleted",
+        actor=acting_user,
+        text=f"{{actor}} deleted a batch of {batch.quantity}",
+        project=batch.project,
+        objects=[batch],
+    )
+    batch.delete()

@@ -276,8 +276,26 @@ class ProjectIPsView(MetalView):
         return self.render(s.IPReservationSerializer, reservation, status=201)
 
 
+# Device assignments belong to provisioning, which inventory never imports: at start-up it
+# registers a view that answers /ips/{id} for its ids and a function listing the subnets of a
+# reservation that its devices hold.
+_assignments = {"view": None, "networks": None}
+
+
+def register_assignments(*, view, networks) -> None:
+    """`view(request, id)` answers /ips/{id} for an id that is no reservation (else None);
+    `networks(reservation)` lists the reservation's subnets held by devices."""
+    _assignments.update(view=view, networks=networks)
+
+
 class IPView(MetalView):
-    """/ips/{id}: a reservation (device assignments arrive with provisioning)."""
+    """/ips/{id}: a reservation, or (served by provisioning) a device's assignment."""
+
+    def dispatch(self, request, *args, **kwargs):
+        view = _assignments["view"]
+        if view is not None and not IPReservation.objects.filter(uuid=kwargs["id"]).exists():
+            return view(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, id):
         return self.render(s.IPReservationSerializer, self.get_visible(IPReservation, id))
@@ -300,9 +318,9 @@ class IPView(MetalView):
 
 
 def assigned_networks(reservation: IPReservation) -> list[ipam.Network]:
-    """Subnets of the reservation held by devices; empty until provisioning adds IP
-    assignments, which will then be listed here and subtracted from what is available."""
-    return []
+    """Subnets of the reservation held by devices (none while provisioning is not loaded)."""
+    networks = _assignments["networks"]
+    return networks(reservation) if networks is not None else []
 
 
 class IPAvailabilityView(MetalView):

@@ -1,16 +1,337 @@
-"""Metal v1 endpoints for devices (namespace "provisioning-api"); so far the owner's view of
-what the metadata service tells the server itself."""
+"""Metal v1 endpoints for devices, batches, device IP assignments and device events
+(namespace "provisioning-api").
 
+Reads start from `visible()` (for_user, narrowed to a project key's project); writes go through
+provisioning.services with acting_user, which re-check the caller's role (403) and the device's
+state (422). Names in request bodies (plan, metro, OS, keys) are resolved here, so an unknown
+one is a 422 on its own field before any service runs.
+"""
+
+import ipaddress
+import json
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from rest_framework import serializers as drf
 from rest_framework.response import Response
 
-from portal.api.metal import MetalView, scope_to_project
+from inventory.api import views as inventory_api
+from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
+from portal.api.metal import ALL_METHODS, MetalView, scope_to_project
+from portal.api.serializers import EventSerializer, SSHKeySerializer
+from portal.models import Event, EventRelation, Organization, Project, SSHKey, User
 
+from .. import services
 from ..boot.metadata import api_metadata
-from ..models import Device
+from ..forms import clean_userdata
+from ..models import Batch, Device, IPAssignment
+from . import serializers as s
 
 scope_to_project(Device, "project")
+scope_to_project(Batch, "project")
+scope_to_project(IPAssignment, "device__project")
 
 _METADATA_RELATIONS = ("plan", "metro", "facility", "operating_system", "machine", "project")
+DEVICES_PER_PAGE = 20  # the spec's default for device lists
+BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _named(queryset: QuerySet, value: str, field: str):
+    """The row whose id (a UUID) or code/slug is `value`, or None."""
+    as_uuid = _as_uuid(value)
+    return queryset.filter(**({"uuid": as_uuid} if as_uuid else {field: value})).first()
+
+
+def _list_param(request, *names: str) -> list[str]:
+    """A list query parameter, repeated (`a=x&a=y`), comma-joined (`a=x,y`) or both."""
+    values = []
+    for name in names:
+        for raw in request.query_params.getlist(name):
+            values += [v.strip() for v in raw.split(",") if v.strip()]
+    return values
+
+
+def _boolean_param(request, name: str) -> bool | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if raw.lower() not in BOOLEAN_WORDS:
+        raise drf.ValidationError({name: "Must be true or false."})
+    return BOOLEAN_WORDS[raw.lower()]
+
+
+def _has_tag(tag: str) -> Q:
+    if connection.features.supports_json_field_contains:
+        return Q(tags__contains=[tag])
+    # SQLite has no JSON containment: match the quoted element in the stored JSON text. The
+    # quotes keep "web" from matching "webserver"; the match is case-insensitive there.
+    return Q(tags__icontains=json.dumps(tag))
+
+
+def filter_devices(request, devices: QuerySet) -> QuerySet:
+    """Metal's device list filters; each narrows in the database (no per-row work)."""
+    params = request.query_params
+    search = (params.get("search") or "").strip()
+    if search:
+        query = Q(hostname__icontains=search) | Q(description__icontains=search)
+        if _as_uuid(search):
+            query |= Q(uuid=_as_uuid(search))
+        devices = devices.filter(query)
+    if params.get("hostname"):
+        devices = devices.filter(hostname__iexact=params["hostname"].strip())
+    if params.get("tag"):
+        devices = devices.filter(_has_tag(params["tag"]))
+    states = _list_param(request, "state")
+    if states:
+        unknown = set(states) - set(Device.State.values)
+        if unknown:
+            raise drf.ValidationError({"state": f"Unknown state {', '.join(sorted(unknown))}."})
+        devices = devices.filter(state__in=states)
+    for name, field, code in (
+        ("plan", "plan", "slug"),
+        ("metro", "metro", "code"),
+        ("facility", "facility", "code"),
+    ):
+        value = (params.get(name) or "").strip()
+        if value:
+            as_uuid = _as_uuid(value)
+            lookup = f"{field}__uuid" if as_uuid else f"{field}__{code}__iexact"
+            devices = devices.filter(**{lookup: as_uuid or value})
+    device_type = (params.get("type") or "").strip()
+    if device_type:
+        # Every server here is on demand: no spot market, no hardware reservations.
+        if device_type not in ("ondemand", "spot", "reserved"):
+            raise drf.ValidationError({"type": "Must be ondemand, spot or reserved."})
+        if device_type != "ondemand":
+            devices = devices.none()
+    if _boolean_param(request, "reserved") or _boolean_param(request, "has_termination_time"):
+        devices = devices.none()
+    mac = (params.get("mac_address") or "").strip().lower().replace("-", ":")
+    if mac:
+        nics = MachineNic.objects.filter(machine=OuterRef("machine"), mac_address__iexact=mac)
+        devices = devices.filter(Exists(nics))
+    categories = set(_list_param(request, "categories", "categories[]"))
+    if categories:
+        # The catalogue is small and JSON containment is not portable: match plans here.
+        plans = [
+            pk
+            for pk, cats in Plan.objects.values_list("pk", "categories")
+            if categories & set(cats)
+        ]
+        devices = devices.filter(plan_id__in=plans)
+    return devices
+
+
+def _device_request(project: Project, data: dict, quantity: int = 1, hostnames=()):
+    """A services.DeviceRequest from validated DeviceCreateInput; unknown names are 422s."""
+    plan = _named(Plan.objects.filter(active=True), data["plan"], "slug")
+    if plan is None:
+        raise drf.ValidationError({"plan": f"Unknown plan '{data['plan']}'."})
+    os_name = data["operating_system"].strip()
+    if not os_name or os_name == "custom_ipxe":
+        if not data.get("ipxe_script_url") and not os_name:
+            raise drf.ValidationError(
+                {"operating_system": "This field is required (or give an ipxe_script_url)."}
+            )
+        operating_system = OperatingSystem.objects.filter(custom_ipxe=True).first()
+    else:
+        operating_system = _named(OperatingSystem.objects.all(), os_name, "slug")
+    if operating_system is None:
+        raise drf.ValidationError({"operating_system": f"Unknown operating system '{os_name}'."})
+    metros, facilities = [], []
+    for name in data.get("metro") or ():
+        if name == "any":
+            continue
+        metro = _named(Metro.objects.all(), name, "code")
+        if metro is None:
+            raise drf.ValidationError({"metro": f"Unknown metro '{name}'."})
+        metros.append(metro)
+    for name in data.get("facility") or ():
+        if name == "any":
+            continue
+        facility = _named(Facility.objects.select_related("metro"), name, "code")
+        if facility is None:
+            raise drf.ValidationError({"facility": f"Unknown facility '{name}'."})
+        facilities.append(facility)
+    fields = {}
+    if data.get("project_ssh_keys") is not None:
+        wanted = set(data["project_ssh_keys"])
+        keys = list(SSHKey.objects.filter(project=project, uuid__in=wanted))
+        if len(keys) != len(wanted):
+            raise drf.ValidationError({"project_ssh_keys": "Unknown key for this project."})
+        fields["project_ssh_keys"] = keys
+    if data.get("user_ssh_keys") is not None:
+        wanted = set(data["user_ssh_keys"])
+        users = list(User.objects.reaching_project(project).filter(uuid__in=wanted))
+        if len(users) != len(wanted):
+            raise drf.ValidationError({"user_ssh_keys": "Unknown user for this project."})
+        fields["user_ssh_keys"] = users
+    ip_addresses = [dict(spec) for spec in data.get("ip_addresses") or services.DEFAULT_IPS]
+    for size_field, public in (
+        ("public_ipv4_subnet_size", True),
+        ("private_ipv4_subnet_size", False),
+    ):
+        if data.get(size_field):
+            for spec in ip_addresses:
+                if spec["address_family"] == 4 and spec.get("public", True) == public:
+                    spec["cidr"] = data[size_field]
+    names = list(hostnames) or ([data["hostname"]] if data.get("hostname") else [])
+    return services.DeviceRequest(
+        plan=plan,
+        operating_system=operating_system,
+        metros=metros,
+        facilities=facilities,
+        quantity=quantity,
+        hostnames=names,
+        description=data.get("description") or "",
+        billing_cycle=data.get("billing_cycle") or Device.BillingCycle.HOURLY,
+        tags=data.get("tags") or [],
+        userdata=data.get("userdata") or "",
+        customdata=data.get("customdata") or {},
+        inline_ssh_keys=[k["key"] for k in data.get("ssh_keys") or ()],
+        no_ssh_keys=data.get("no_ssh_keys", False),
+        ip_addresses=ip_addresses,
+        always_pxe=bool(data.get("always_pxe")),
+        ipxe_script_url=data.get("ipxe_script_url") or "",
+        locked=bool(data.get("locked")),
+        **fields,
+    )
+
+
+class DeviceListMixin:
+    def render_devices(self, devices: QuerySet) -> Response:
+        devices = filter_devices(self.request, devices)
+        return self.render_list(
+            s.DeviceSerializer, devices, "devices", paged=True, per_page=DEVICES_PER_PAGE
+        )
+
+
+class ProjectDevicesView(DeviceListMixin, MetalView):
+    """/projects/{id}/devices"""
+
+    def get(self, request, id):
+        project = self.get_visible(Project, id)
+        return self.render_devices(self.visible(Device).filter(project=project))
+
+    def post(self, request, id):
+        project = self.get_visible(Project, id)
+        data = self.validated(s.DeviceCreateInput)
+        [device] = services.create_devices(
+            project=project, acting_user=request.user, request=_device_request(project, data)
+        )
+        return self.render(s.DeviceSerializer, device, status=201)
+
+
+class OrganizationDevicesView(DeviceListMixin, MetalView):
+    """/organizations/{id}/devices: every visible device in the organization's projects."""
+
+    project_token_denied = ALL_METHODS
+
+    def get(self, request, id):
+        organization = self.get_visible(Organization, id)
+        return self.render_devices(self.visible(Device).filter(project__organization=organization))
+
+
+class DeviceView(MetalView):
+    """/devices/{id}: read, update (PUT or PATCH), delete (`force_delete`)."""
+
+    def get(self, request, id):
+        return self.render(s.DeviceSerializer, self.get_visible(Device, id))
+
+    def put(self, request, id):
+        device = self.get_visible(Device, id)
+        changes = self.validated(s.DeviceUpdateInput)
+        device = services.update_device(device=device, acting_user=request.user, **changes)
+        return self.render(s.DeviceSerializer, device)
+
+    patch = put
+
+    def delete(self, request, id):
+        device = self.get_visible(Device, id)
+        force = _boolean_param(request, "force_delete") or False
+        services.delete_device(device=device, acting_user=request.user, force=force)
+        return self.gone()
+
+
+class DeviceActionsView(MetalView):
+    """/devices/{id}/actions: 202 with an empty body; the operation runs on a worker."""
+
+    def post(self, request, id):
+        device = self.get_visible(Device, id)
+        data = self.validated(s.DeviceActionInput)
+        operating_system = None
+        os_name = (data.get("operating_system") or "").strip()
+        if data["type"] == "reinstall" and os_name:
+            operating_system = _named(OperatingSystem.objects.all(), os_name, "slug")
+            if operating_system is None:
+                raise drf.ValidationError(
+                    {"operating_system": f"Unknown operating system '{os_name}'."}
+                )
+        services.perform_action(
+            device=device,
+            acting_user=request.user,
+            action=data["type"],
+            operating_system=operating_system,
+            preserve_data=data["preserve_data"],
+            deprovision_fast=data["deprovision_fast"],
+        )
+        return Response(status=202)
+
+
+class DeviceEventsView(MetalView):
+    """/devices/{id}/events: the audit events that name the device, newest first."""
+
+    def get(self, request, id):
+        device = self.get_visible(Device, id)
+        names_device = EventRelation.objects.filter(
+            event=OuterRef("pk"), kind="device", object_id=device.uuid
+        )
+        events = self.visible(Event).filter(Exists(names_device))
+        return self.render_list(EventSerializer, events, "events", paged=True)
+
+
+class DeviceIPsView(MetalView):
+    """/devices/{id}/ips"""
+
+    def get(self, request, id):
+        device = self.get_visible(Device, id)
+        assignments = self.visible(IPAssignment).filter(device=device)
+        return self.render_list(s.IPAssignmentSerializer, assignments, "ip_addresses")
+
+    def post(self, request, id):
+        device = self.get_visible(Device, id)
+        network = self.validated(s.IPAssignmentInput)["address"]
+        reservation = (
+            self.visible(IPReservation)
+            .filter(project=device.project, network=str(network))
+            .select_related("block", "metro")
+            .first()
+        )
+        if reservation is None:
+            raise drf.ValidationError(
+                {"address": f"{network} is not one of this project's IP reservations."}
+            )
+        assignment = services.assign_ip(
+            reservation=reservation, device=device, acting_user=request.user
+        )
+        return self.render(s.IPAssignmentSerializer, assignment, status=201)
+
+
+class DeviceSSHKeysView(MetalView):
+    """/devices/{id}/ssh-keys: the keys installed on the device."""
+
+    def get(self, request, id):
+        device = self.get_visible(Device, id)
+        return self.render_list(SSHKeySerializer, device.ssh_keys.all(), "ssh_keys")
 
 
 class DeviceMetadataView(MetalView):
@@ -27,3 +348,87 @@ class DeviceUserdataView(MetalView):
     def get(self, request, id):
         device = self.get_visible(Device, id)
         return Response({"userdata": device.userdata})
+
+
+class UserdataValidateView(MetalView):
+    """/userdata/validate?userdata=…: 204 if cloud-init could read it, 422 otherwise."""
+
+    query_methods = frozenset({"POST"})
+
+    def post(self, request):
+        userdata = request.query_params.get("userdata")
+        if userdata is None:
+            userdata = request.data.get("userdata", "") if isinstance(request.data, dict) else ""
+        try:
+            clean_userdata(userdata)
+        except ValidationError as exc:
+            raise drf.ValidationError({"userdata": exc.messages}) from None
+        return Response(status=204)
+
+
+class ProjectBatchCreateView(MetalView):
+    """/projects/{id}/devices/batch: every batch is created, or none is (422)."""
+
+    def post(self, request, id):
+        project = self.get_visible(Project, id)
+        data = self.validated(s.BatchCreateInput)
+        requests = [
+            _device_request(project, item, item["quantity"], item["hostnames"])
+            for item in data["batches"]
+        ]
+        batches = services.create_batches(
+            project=project, acting_user=request.user, requests=requests
+        )
+        rows = Batch.objects.filter(pk__in=[b.pk for b in batches]).order_by("pk")
+        response = self.render_list(s.BatchSerializer, rows, "batches")
+        response.status_code = 201
+        return response
+
+
+class ProjectBatchesView(MetalView):
+    """/projects/{id}/batches"""
+
+    def get(self, request, id):
+        project = self.get_visible(Project, id)
+        batches = self.visible(Batch).filter(project=project)
+        return self.render_list(s.BatchSerializer, batches, "batches")
+
+
+class BatchView(MetalView):
+    """/batches/{id}: read, delete (`remove_associated_instances` deletes its devices too)."""
+
+    def get(self, request, id):
+        return self.render(s.BatchSerializer, self.get_visible(Batch, id))
+
+    def delete(self, request, id):
+        batch = self.get_visible(Batch, id)
+        services.delete_batch(
+            batch=batch,
+            acting_user=request.user,
+            remove_devices=_boolean_param(request, "remove_associated_instances") or False,
+        )
+        return self.gone()
+
+
+class IPAssignmentView(MetalView):
+    """/ips/{id} for a device's assignment (inventory hands these ids over)."""
+
+    def get(self, request, id):
+        return self.render(s.IPAssignmentSerializer, self.get_visible(IPAssignment, id))
+
+    def delete(self, request, id):
+        assignment = self.get_visible(IPAssignment, id)
+        services.unassign_ip(assignment=assignment, acting_user=request.user)
+        return self.gone()
+
+
+def _held_networks(reservation: IPReservation) -> list:
+    return [
+        ipaddress.ip_network(network)
+        for network in IPAssignment.objects.filter(reservation=reservation).values_list(
+            "network", flat=True
+        )
+    ]
+
+
+inventory_api.register_assignments(view=IPAssignmentView.as_view(), networks=_held_networks)

@@ -1,0 +1,421 @@
+"""Metal v1 shapes for devices, batches and device IP assignments. Output follows the
+SDK-patched spec (strict types, enum states, `{href}` references); inputs only check shape and
+tolerate what old clients send, the views resolve names to rows and the services decide."""
+
+import ipaddress
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from inventory.api.serializers import (
+    FacilitySerializer,
+    MetroSerializer,
+    OperatingSystemSerializer,
+    PlanSerializer,
+)
+from portal.api.metal import MetalSerializer, Ref, Timestamp
+from portal.api.serializers import CustomDataField, ProjectSerializer, SSHKeySerializer
+from portal.hrefs import href_for
+
+from ..models import Device
+
+
+class SharedRef(Ref):
+    """A Ref whose expanded objects are rendered once per response: a page of 100 devices
+    shares a handful of plans, metros and operating systems, and rendering a plan (with its
+    per-facility prices) for every row would dominate the list's cost."""
+
+    def to_representation(self, value):
+        include, exclude = self.context.get("include", {}), self.context.get("exclude", {})
+        key = (self.field_name, type(value), value.pk, repr(include.get(self.field_name)))
+        if self.field_name in exclude and not exclude[self.field_name]:
+            return super().to_representation(value)
+        cache = self.context.setdefault("_shared_refs", {})
+        if key not in cache:
+            cache[key] = super().to_representation(value)
+        return cache[key]
+
+
+def user_lite(user) -> dict:
+    """Metal UserLite: `id` and `short_id` are required by the SDKs."""
+    return {
+        "id": str(user.uuid),
+        "short_id": user.short_id,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "full_name": user.full_name,
+        "href": href_for(user),
+    }
+
+
+class IPAssignmentSerializer(MetalSerializer):
+    """Metal IPAssignment: `assigned_to` and no `type`, so the SDK's oneOf for /ips/{id}
+    resolves it to an assignment, never to a reservation."""
+
+    select = ("reservation__block", "device")
+
+    address = serializers.SerializerMethodField()
+    address_family = serializers.SerializerMethodField()
+    cidr = serializers.SerializerMethodField()
+    netmask = serializers.SerializerMethodField()
+    network = serializers.SerializerMethodField()
+    gateway = serializers.SerializerMethodField()
+    public = serializers.BooleanField(read_only=True)
+    management = serializers.BooleanField(read_only=True)
+    manageable = serializers.SerializerMethodField()
+    global_ip = serializers.SerializerMethodField()
+    enabled = serializers.SerializerMethodField()
+    state = serializers.SerializerMethodField()
+    assigned_to = serializers.SerializerMethodField()
+    parent_block = serializers.SerializerMethodField()
+    created_at = Timestamp(read_only=True)
+
+    def _net(self, obj):
+        return ipaddress.ip_network(obj.network)
+
+    def get_address(self, obj) -> str:
+        net = self._net(obj)
+        # A device's /31 (/127) is a point-to-point pair: the first is the gateway side.
+        if net.num_addresses == 2:
+            return str(net.network_address + 1)
+        if net.num_addresses > 2:
+            return str(net.network_address + 2)
+        return str(net.network_address)
+
+    def get_address_family(self, obj) -> int:
+        return self._net(obj).version
+
+    def get_cidr(self, obj) -> int:
+        return self._net(obj).prefixlen
+
+    def get_netmask(self, obj) -> str:
+        return str(self._net(obj).netmask)
+
+    def get_network(self, obj) -> str:
+        return str(self._net(obj).network_address)
+
+    def get_gateway(self, obj) -> str:
+        net = self._net(obj)
+        return str(net.network_address if net.num_addresses <= 2 else net.network_address + 1)
+
+    def get_manageable(self, obj) -> bool:
+        return not obj.management
+
+    def get_global_ip(self, obj) -> bool:
+        return obj.reservation.block.kind == "global_ipv4"
+
+    def get_enabled(self, obj) -> bool:
+        return True
+
+    def get_state(self, obj) -> str:
+        return "active"
+
+    def get_assigned_to(self, obj) -> dict:
+        return {"href": href_for(obj.device)}
+
+    def get_parent_block(self, obj) -> dict:
+        parent = obj.reservation.ip_network
+        return {
+            "network": str(parent.network_address),
+            "netmask": str(parent.netmask),
+            "cidr": parent.prefixlen,
+            "href": href_for(obj.reservation),
+        }
+
+
+class DeviceSerializer(MetalSerializer):
+    """Metal Device: the SDKs need `operating_system` as an object, a state from the enum,
+    `ip_addresses[]` with `assigned_to` and `created_by` with `id`/`short_id`."""
+
+    select = ("created_by",)
+    prefetch = ("ip_assignments__reservation__block",)
+
+    short_id = serializers.CharField(read_only=True)
+    hostname = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    state = serializers.CharField(read_only=True)
+    tags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    customdata = serializers.JSONField(read_only=True)
+    billing_cycle = serializers.CharField(read_only=True)
+    locked = serializers.BooleanField(read_only=True)
+    always_pxe = serializers.BooleanField(read_only=True)
+    ipxe_script_url = serializers.CharField(read_only=True)
+    userdata = serializers.CharField(read_only=True)
+    user = serializers.SerializerMethodField()
+    root_password = serializers.SerializerMethodField()
+    provisioning_percentage = serializers.SerializerMethodField()
+    spot_instance = serializers.SerializerMethodField()
+    network_frozen = serializers.SerializerMethodField()
+    created_at = Timestamp(read_only=True)
+    updated_at = Timestamp(read_only=True)
+    created_by = serializers.SerializerMethodField()
+    project = Ref(ProjectSerializer)
+    project_lite = serializers.SerializerMethodField()
+    plan = SharedRef(PlanSerializer, expand=True)
+    metro = SharedRef(MetroSerializer, expand=True)
+    facility = SharedRef(FacilitySerializer, expand=True)
+    operating_system = SharedRef(OperatingSystemSerializer, expand=True)
+    ssh_keys = Ref(SSHKeySerializer, many=True)
+    ip_addresses = serializers.SerializerMethodField()
+    network_ports = serializers.SerializerMethodField()
+    volumes = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField()
+
+    def get_user(self, obj) -> str:
+        return "root"
+
+    def get_root_password(self, obj) -> str | None:
+        # Shown only for the first day after provisioning, as on Metal; the stored value is
+        # the initial one and stops meaning anything once the owner changes it.
+        expires = obj.root_password_expires_at
+        if obj.root_password and expires is not None and timezone.now() < expires:
+            return obj.root_password
+        return None
+
+    def get_provisioning_percentage(self, obj) -> float | None:
+        value = obj.provisioning_percentage
+        return float(value) if value is not None else None
+
+    def get_spot_instance(self, obj) -> bool:
+        return False
+
+    def get_network_frozen(self, obj) -> bool:
+        return False
+
+    def get_created_by(self, obj) -> dict | None:
+        return user_lite(obj.created_by) if obj.created_by is not None else None
+
+    def get_project_lite(self, obj) -> dict:
+        return {"href": href_for(obj.project)}
+
+    def get_ip_addresses(self, obj) -> list[dict]:
+        # Prefetched with the reservation and block; each row's device is `obj` itself.
+        return IPAssignmentSerializer(
+            obj.ip_assignments.all(), many=True, context=self.context
+        ).data
+
+    def get_network_ports(self, obj) -> list:
+        return []  # port and VLAN management is not offered
+
+    def get_volumes(self, obj) -> list:
+        return []
+
+    def get_actions(self, obj) -> list[dict]:
+        return []
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if data.get("root_password") is None:
+            data.pop("root_password", None)
+        if data.get("created_by") is None:
+            data.pop("created_by", None)
+        if data.get("provisioning_percentage") is None:
+            data.pop("provisioning_percentage", None)
+        return data
+
+
+class BatchSerializer(MetalSerializer):
+    """Metal Batch: its devices as references."""
+
+    quantity = serializers.IntegerField(read_only=True)
+    state = serializers.CharField(read_only=True)
+    error_messages = serializers.ListField(child=serializers.CharField(), read_only=True)
+    created_at = Timestamp(read_only=True)
+    updated_at = Timestamp(read_only=True)
+    project = Ref(ProjectSerializer)
+    devices = Ref(DeviceSerializer, many=True)
+
+
+# Inputs
+
+
+class StringOrList(serializers.Field):
+    """A location or key list that clients send as "x", "x,y" or ["x", "y"]."""
+
+    def to_internal_value(self, data):
+        if data in (None, ""):
+            return []
+        if isinstance(data, str):
+            return [part.strip() for part in data.split(",") if part.strip()]
+        if isinstance(data, list) and all(isinstance(item, str) for item in data):
+            return [item.strip() for item in data if item.strip()]
+        raise serializers.ValidationError("Give a string or a list of strings.")
+
+
+class LenientTags(serializers.ListField):
+    """Tags: a list of strings; packet-python sends `{}` for "none"."""
+
+    child = serializers.CharField(allow_blank=False, max_length=80)
+
+    def to_internal_value(self, data):
+        if data in (None, {}):
+            return []
+        return super().to_internal_value(data)
+
+
+class IPAddressInput(serializers.Serializer):
+    """IPAddress of DeviceCreateInput.ip_addresses."""
+
+    address_family = serializers.ChoiceField(choices=[4, 6])
+    public = serializers.BooleanField(required=False, default=True)
+    cidr = serializers.IntegerField(required=False, min_value=1, max_value=128)
+
+
+class InlineSSHKey(serializers.Serializer):
+    """SSHKeyInput inside DeviceCreateInput.ssh_keys: a key given for this device only."""
+
+    label = serializers.CharField(required=False, allow_blank=True)
+    key = serializers.CharField()
+
+
+class DeviceCreateInput(serializers.Serializer):
+    """DeviceCreateInMetroInput / DeviceCreateInFacilityInput and what old clients add."""
+
+    metro = StringOrList(required=False)
+    facility = StringOrList(required=False)
+    plan = serializers.CharField()
+    # packet-python sends "" (with ipxe_script_url) and the generated SDKs a slug.
+    operating_system = serializers.CharField(allow_blank=True)
+    hostname = serializers.CharField(required=False, allow_blank=True, max_length=63)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    billing_cycle = serializers.ChoiceField(
+        choices=Device.BillingCycle.values, required=False, allow_null=True
+    )
+    tags = LenientTags(required=False, allow_null=True)
+    userdata = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
+    customdata = CustomDataField(required=False, allow_null=True)
+    locked = serializers.BooleanField(required=False, allow_null=True)
+    always_pxe = serializers.BooleanField(required=False, allow_null=True)
+    ipxe_script_url = serializers.URLField(
+        required=False, allow_blank=True, allow_null=True, max_length=500
+    )
+    project_ssh_keys = serializers.ListField(
+        child=serializers.UUIDField(), required=False, allow_null=True
+    )
+    user_ssh_keys = serializers.ListField(
+        child=serializers.UUIDField(), required=False, allow_null=True
+    )
+    ssh_keys = InlineSSHKey(many=True, required=False, allow_null=True)
+    no_ssh_keys = serializers.BooleanField(required=False, default=False)
+    ip_addresses = IPAddressInput(many=True, required=False, allow_empty=False)
+    public_ipv4_subnet_size = serializers.IntegerField(
+        required=False, allow_null=True, min_value=28, max_value=32
+    )
+    private_ipv4_subnet_size = serializers.IntegerField(
+        required=False, allow_null=True, min_value=28, max_value=32
+    )
+    hardware_reservation_id = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True
+    )
+    spot_instance = serializers.BooleanField(required=False, allow_null=True)
+    # Sent by packet-python and old Terraform; the project is the one in the URL, and
+    # `features` (a map of feature → required/preferred) picks nothing here.
+    project_id = serializers.UUIDField(required=False, allow_null=True)
+    features = serializers.JSONField(required=False, allow_null=True)
+
+    def validate_hardware_reservation_id(self, value):
+        if value:
+            raise serializers.ValidationError("Hardware reservations are not offered here.")
+        return value
+
+    def validate_spot_instance(self, value):
+        if value:
+            raise serializers.ValidationError("Spot instances are not offered here.")
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("metro") and attrs.get("facility"):
+            raise serializers.ValidationError({"metro": "Give a metro or a facility, not both."})
+        if self.context.get("batch"):
+            return attrs
+        if not attrs.get("metro") and not attrs.get("facility"):
+            raise serializers.ValidationError(
+                {"metro": 'This field is required (a metro code, or "any").'}
+            )
+        return attrs
+
+
+class BatchItemInput(DeviceCreateInput):
+    """One entry of InstancesBatchCreateInput.batches."""
+
+    quantity = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1)
+    hostnames = serializers.ListField(
+        child=serializers.CharField(max_length=63), required=False, default=list
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if not attrs.get("metro") and not attrs.get("facility"):
+            raise serializers.ValidationError(
+                {"metro": 'This field is required (a metro code, or "any").'}
+            )
+        return attrs
+
+
+class BatchCreateInput(serializers.Serializer):
+    """InstancesBatchCreateInput."""
+
+    batches = BatchItemInput(many=True, allow_empty=False, context={"batch": True})
+
+
+class DeviceUpdateInput(serializers.Serializer):
+    """DeviceUpdateInput. packet-python's Device.update() sends every field, nulls included;
+    a null means "leave it"."""
+
+    hostname = serializers.CharField(required=False, allow_null=True, max_length=63)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    billing_cycle = serializers.ChoiceField(
+        choices=Device.BillingCycle.values, required=False, allow_null=True
+    )
+    tags = LenientTags(required=False, allow_null=True)
+    userdata = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
+    )
+    customdata = CustomDataField(required=False, allow_null=True)
+    locked = serializers.BooleanField(required=False, allow_null=True)
+    always_pxe = serializers.BooleanField(required=False, allow_null=True)
+    ipxe_script_url = serializers.URLField(
+        required=False, allow_blank=True, allow_null=True, max_length=500
+    )
+    spot_instance = serializers.BooleanField(required=False, allow_null=True)
+
+    def validate_spot_instance(self, value):
+        if value:
+            raise serializers.ValidationError("Spot instances are not offered here.")
+        return value
+
+    def validate(self, attrs):
+        attrs.pop("spot_instance", None)
+        return {name: value for name, value in attrs.items() if value is not None}
+
+
+class DeviceActionInput(serializers.Serializer):
+    """DeviceActionInput."""
+
+    type = serializers.ChoiceField(
+        choices=["power_on", "power_off", "reboot", "rescue", "reinstall"]
+    )
+    operating_system = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    ipxe_script_url = serializers.URLField(required=False, allow_blank=True, allow_null=True)
+    preserve_data = serializers.BooleanField(required=False, default=False)
+    deprovision_fast = serializers.BooleanField(required=False, default=False)
+    force_delete = serializers.BooleanField(required=False, default=False)
+
+
+class IPAssignmentInput(serializers.Serializer):
+    """IPAssignmentInput: an address (or subnet) out of one of the project's reservations."""
+
+    address = serializers.CharField()
+    manageable = serializers.BooleanField(required=False, allow_null=True)
+    customdata = CustomDataField(required=False, allow_null=True)
+
+    def validate_address(self, value):
+        try:
+            return ipaddress.ip_network(value.strip(), strict=True)
+        except ValueError:
+            raise serializers.ValidationError(
+                "Give an address or subnet in CIDR form, e.g. 203.0.113.8/32."
+            ) from None
