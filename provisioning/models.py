@@ -367,7 +367,7 @@ class InvoiceLine(models.Model):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
 
     class Meta:
-        ordering = ["project_name", "item", "name", "pk"]
+        ordering = ["project_name", "-item", "name", "pk"]  # servers, then licences
 
     def __str__(self) -> str:
         return self.description

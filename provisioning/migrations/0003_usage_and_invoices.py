@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
                 ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='portal.project')),
             ],
             options={
-                'ordering': ['project_name', 'item', 'name', 'pk'],
+                'ordering': ['project_name', '-item', 'name', 'pk'],
             },
         ),
         migrations.CreateModel(
