@@ -350,3 +350,26 @@ class EventRelation(models.Model):
 
     def __str__(self) -> str:
         return self.href
+
+
+class IdempotencyKey(models.Model):
+    """A Metal API POST's `Idempotency-Key` and the response it produced, replayed to the same
+    caller sending the same request again until the key expires (24 h, swept by beat)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of method, path and canonical JSON body: a reused key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    # Null only inside the claiming request's transaction, so no other request ever sees it.
+    status = models.PositiveSmallIntegerField(null=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotencykey_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

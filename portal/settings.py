@@ -202,6 +202,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 LOGIN_RATE_PER_IP = os.environ.get("LOGIN_RATE_PER_IP", "20/m")
 LOGIN_RATE_PER_ACCOUNT = os.environ.get("LOGIN_RATE_PER_ACCOUNT", "10/m")
 RATELIMIT_USE_CACHE = "default"
+# Metal API limits (429 with Retry-After), per API token and per client address; "off" disables.
+API_RATE_PER_TOKEN = os.environ.get("API_RATE_PER_TOKEN", "1200/m")
+API_RATE_PER_IP = os.environ.get("API_RATE_PER_IP", "3000/m")
 
 INVITATION_TTL_DAYS = int(os.environ.get("INVITATION_TTL_DAYS", "14"))
 
@@ -280,6 +283,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-invitations": {"task": "portal.tasks.expire_invitations", "schedule": 3600.0},
+    "expire-idempotency-keys": {
+        "task": "portal.tasks.expire_idempotency_keys",
+        "schedule": 3600.0,
+    },
     "reconcile": {"task": "provisioning.tasks.reconcile", "schedule": 15.0},
     # The 1st of each month, for the month before (idempotent: one invoice per org and month).
     "monthly-invoices": {

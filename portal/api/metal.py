@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable
 from datetime import UTC
 
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.shortcuts import get_object_or_404
 from rest_framework import exceptions, serializers
@@ -21,6 +22,9 @@ from rest_framework.views import APIView
 from portal.hrefs import href_for
 from portal.models import ApiKey
 from portal.querysets import visible_project_q
+
+from . import idempotency
+from .throttles import AddressRateThrottle, TokenRateThrottle
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 1000
@@ -265,10 +269,44 @@ class MetalView(APIView):
     """Base for every Metal endpoint: the token rule, visibility and the response shapes."""
 
     permission_classes = [MetalTokenPermission]
+    throttle_classes = [TokenRateThrottle]
     # Methods a project-scoped key may not use here (user- and organization-level endpoints).
     project_token_denied: frozenset[str] = frozenset()
     # Methods that only read here (POST /capacity/metros checks), so read-only keys may use them.
     query_methods: frozenset[str] = frozenset()
+    _idempotency_claim = None
+
+    def dispatch(self, request, *args, **kwargs):
+        if not idempotency.requested(request):
+            return super().dispatch(request, *args, **kwargs)
+        # The key's row is claimed inside the request's transaction (see portal.api.idempotency):
+        # its side effects and its stored response commit together, or neither does.
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
+
+    def perform_authentication(self, request):
+        # The per-address limit comes before authentication, so guessed tokens count too.
+        throttle = AddressRateThrottle()
+        if not throttle.allow_request(request, self):
+            self.throttled(request, throttle.wait())
+        super().perform_authentication(request)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # After authentication, permissions and rate limits: refusals are never stored.
+        if idempotency.requested(request):
+            self._idempotency_claim = idempotency.claim(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, idempotency.Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self._idempotency_claim is not None:
+            idempotency.store(self._idempotency_claim, response)
+        return response
 
     def visible(self, model: type[Model]) -> QuerySet:
         return visible(self.request, model)
