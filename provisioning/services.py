@@ -493,7 +493,8 @@ def create_batches(
             create_devices(project=project, acting_user=acting_user, request=request, batch=batch)
         except ServiceError as exc:
             if len(requests) > 1:
-                exc.messages = [f"batch {number}: {m}" for m in exc.messages]
+                where = f"batch {number}: {exc.field}" if exc.field else f"batch {number}"
+                exc.messages, exc.field = [f"{where}: {m}" for m in exc.messages], None
             raise
         batches.append(batch)
     return batches
