@@ -27,10 +27,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from inventory.models import OperatingSystem
-from portal import audit
+from portal import audit, hrefs
 from portal.models import Organization
 
 from .models import Device, Invoice, InvoiceLine, UsageInterval
+
+# Here, not in the API module: the worker issuing invoices audits them without loading URLs.
+hrefs.register("invoice", "invoices")
 
 HOUR = timedelta(hours=1)
 CENT = Decimal("0.01")
@@ -185,16 +188,16 @@ def project_month_to_date(project) -> Decimal:
     return total_of(UsageInterval.objects.filter(project=project), start, now)
 
 
-def daily_spend(queryset: QuerySet, start: datetime, end: datetime) -> dict:
-    """{plan or OS slug: [amount per day]} for each UTC day of [start, end)."""
+def daily_spend(rows: list[Usage], start: datetime, end: datetime) -> dict:
+    """{plan or OS slug: [amount per day]} for each UTC day of [start, end), from `usages()`."""
     days = max(1, -((start - end) // timedelta(days=1)))
     now = timezone.now()
     series: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * days)
-    for usage in usages(queryset, start, end):
+    for row in rows:
         for n in range(days):
             day = start + timedelta(days=n)
-            hours = billed_hours(usage.interval, day, min(day + timedelta(days=1), end), now)
-            series[usage.name][n] += hours * usage.interval.unit_price
+            hours = billed_hours(row.interval, day, min(day + timedelta(days=1), end), now)
+            series[row.name][n] += hours * row.interval.unit_price
     return dict(sorted(series.items()))
 
 

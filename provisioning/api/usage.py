@@ -9,14 +9,13 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from portal.api.metal import MetalView, Timestamp, paginate, scope_to_project
-from portal.hrefs import href, href_for, register
+from portal.hrefs import href, href_for
 from portal.models import Organization, Project
 from portal.permissions import can_read_billing, require
 
 from .. import usage
 from ..models import Device, Invoice, UsageInterval
 
-register("invoice", "invoices")
 scope_to_project(UsageInterval, "project")
 
 

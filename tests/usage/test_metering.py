@@ -68,7 +68,8 @@ def test_days_of_a_month_add_up_to_the_month(web, alice, deploy, clock):
     device = finish(deploy(web, alice))
     clock(at(2031, 1, 6, 2, 10))
     delete(device, alice)
-    daily = usage.daily_spend(UsageInterval.objects.filter(project=web), JAN, FEB)
+    rows = usage.usages(UsageInterval.objects.filter(project=web), JAN, FEB)
+    daily = usage.daily_spend(rows, JAN, FEB)
     assert sum(daily["c3.small.x86"]) == spent(web, JAN, FEB) == Decimal("26.00")  # 52 hours
     assert daily["c3.small.x86"][2] == Decimal("1.00")  # 22:40 and 23:40 start on the 3rd
 
