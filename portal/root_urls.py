@@ -8,6 +8,7 @@ urlpatterns = [
     path("metal/v1/", include("provisioning.api.urls")),
     path("", include("provisioning.boot.urls")),  # boot/…, metadata, phone-home (machines)
     path("", include("inventory.urls")),  # operator/… (staff) and catalogue/ (signed in)
+    path("", include("provisioning.urls")),  # projects/…/servers/, servers/…, projects/…/ips/
     path("", include("provisioning.usage_urls")),  # projects/…/usage/, orgs/…/billing/
     path("", include("portal.urls")),
 ]

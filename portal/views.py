@@ -23,7 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import get_usage
 
-from . import audit, forms, services, tokens
+from . import audit, forms, panels, services, tokens
 from .api.errors import json_404, json_500
 from .errors import Forbidden, ServiceError
 from .htmx import HtmxHttpRequest, navigate, render_page_or_fragment
@@ -122,6 +122,7 @@ def _project_context(request, project: Project, tab: str) -> dict:
         "can_administer": role in ORG_ADMINS,
         "tab": tab,
         "shell": "portal/project_base.html",
+        "extra_tabs": panels.project_tabs(),
     }
 
 
@@ -698,6 +699,7 @@ def project_overview(request, project_id):
             "people_count": people,
             "ssh_key_count": SSHKey.objects.for_user(request.user).filter(project=project).count(),
             "events": events,
+            "panels": panels.render_panels(request, project),
         },
     )
 

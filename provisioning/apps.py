@@ -5,7 +5,7 @@ class ProvisioningConfig(AppConfig):
     name = "provisioning"
 
     def ready(self) -> None:
-        from portal import hrefs
+        from portal import hrefs, panels
 
         for model_name, collection in {
             "device": "devices",
@@ -14,3 +14,10 @@ class ProvisioningConfig(AppConfig):
             "operation": "operations",
         }.items():
             hrefs.register(model_name, collection)
+
+        from . import views
+
+        panels.register_tab(panels.ProjectTab("servers", "Servers", "provisioning:devices"))
+        panels.register_tab(panels.ProjectTab("ips", "IPs", "provisioning:ips"))
+        panels.register_tab(panels.ProjectTab("usage", "Usage", "usage:project-usage"))
+        panels.register_panel(views.project_panel)

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inventory import services as inventory_services
-from inventory.models import Facility, IPBlock, Metro, OperatingSystem, Plan
+from inventory.models import Facility, IPBlock, IPReservation, Metro, OperatingSystem, Plan
 from portal import audit, tokens
 from portal.errors import Conflict, ServiceError
 from portal.models import Project, SSHKey, User
@@ -466,6 +466,64 @@ def delete_device(*, device: Device, acting_user: User, force: bool = False) -> 
         objects=[device],
     )
     return operation
+
+
+@transaction.atomic
+def assign_ip(*, reservation: IPReservation, device: Device, acting_user: User) -> IPAssignment:
+    """Bind a project's elastic reservation (the whole subnet) to one of its servers."""
+    require(
+        can_manage_project(acting_user, device.project),
+        "Only owners, admins and collaborators can assign IP addresses.",
+    )
+    if reservation.project_id != device.project_id:
+        raise ServiceError("The reservation and the server must be in the same project.")
+    if reservation.management:
+        raise ServiceError("A server's own addresses cannot be moved to another server.")
+    if reservation.metro_id is not None and reservation.metro_id != device.metro_id:
+        raise ServiceError(
+            f"{reservation.network} is in {reservation.metro.code}; "
+            f"{device.hostname} is in {device.metro.code}.",
+            field="device",
+        )
+    try:
+        with transaction.atomic():
+            assignment = IPAssignment.objects.create(
+                reservation=reservation,
+                device=device,
+                network=reservation.network,
+                public=reservation.block.kind != IPBlock.Kind.PRIVATE_IPV4,
+            )
+    except IntegrityError as exc:
+        # (reservation, network) is unique: a second assignment, even a concurrent one, lands here.
+        raise Conflict(f"{reservation.network} is already assigned to a server.") from exc
+    audit.record(
+        "ip.assigned",
+        actor=acting_user,
+        text=f"{{actor}} assigned {reservation.network} to {device.hostname}",
+        project=device.project,
+        objects=[device, reservation],
+    )
+    return assignment
+
+
+@transaction.atomic
+def unassign_ip(*, assignment: IPAssignment, acting_user: User) -> None:
+    """Take an elastic address off its server; the reservation stays with the project."""
+    device = assignment.device
+    require(
+        can_manage_project(acting_user, device.project),
+        "Only owners, admins and collaborators can unassign IP addresses.",
+    )
+    if assignment.management:
+        raise ServiceError("A server's own addresses stay with it until it is deleted.")
+    audit.record(
+        "ip.unassigned",
+        actor=acting_user,
+        text=f"{{actor}} unassigned {assignment.network} from {device.hostname}",
+        project=device.project,
+        objects=[device, assignment.reservation],
+    )
+    assignment.delete()
 
 
 def issue_agent_token(operation: Operation) -> str:

@@ -1,0 +1,238 @@
+"""The server pages: dashboard panel, servers list, deploy, detail, IPs; permissions and CSRF."""
+
+import pytest
+from django.urls import reverse
+
+from inventory.models import IPReservation, Machine
+from provisioning.models import Device, IPAssignment, Operation
+
+HX = {"HX-Request": "true"}
+
+
+def test_overview_shows_servers_by_state_and_usage_spot(client, alice, web, server):
+    client.force_login(alice)
+    response = client.get(reverse("portal:project", args=[web.uuid]))
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-state-count="queued">1<' in body
+    assert 'id="usage-card"' in body
+    assert reverse("provisioning:deploy", args=[web.uuid]) in body
+    assert reverse("provisioning:devices", args=[web.uuid]) in body  # side-nav tab
+
+
+def test_servers_list_filters_and_search(client, alice, web, deploy):
+    _a, b = deploy(web, 2, hostnames=["db-1", "www-1"])
+    Device.objects.filter(pk=b.pk).update(state="active", tags=["prod", "web"])
+    client.force_login(alice)
+    url = reverse("provisioning:devices", args=[web.uuid])
+    assert "www-1" in client.get(url, {"tag": "prod"}).content.decode()
+    assert "db-1" not in client.get(url, {"tag": "prod"}).content.decode()
+    assert "db-1" not in client.get(url, {"state": "active"}).content.decode()
+    found = client.get(url, {"q": "db"}).content.decode()
+    assert "db-1" in found and "www-1" not in found
+    ip = IPAssignment.objects.filter(device=b, public=True).first().network.split("/")[0]
+    assert "www-1" in client.get(url, {"q": ip}).content.decode()
+    fragment = client.get(url, {"plan": "nope"}, headers=HX)
+    assert b"<html" not in fragment.content and b"No servers match" in fragment.content
+
+
+def test_badge_polls_until_settled_then_286(client, alice, server):
+    client.force_login(alice)
+    url = reverse("provisioning:device-badge", args=[server.uuid])
+    polling = client.get(url, headers=HX)
+    assert polling.status_code == 200 and b"hx-trigger" in polling.content
+    Device.objects.filter(pk=server.pk).update(state="active")
+    settled = client.get(url, headers=HX)
+    assert settled.status_code == 286 and b"hx-trigger" not in settled.content
+
+
+def test_detail_status_fragment_shows_progress_then_stops(client, alice, server):
+    client.force_login(alice)
+    Device.objects.filter(pk=server.pk).update(
+        state="provisioning", provisioning_percentage=40, current_step="write_image"
+    )
+    url = reverse("provisioning:device", args=[server.uuid])
+    page = client.get(url).content.decode()
+    assert 'aria-valuenow="40"' in page and "write_image" in page and "<html" in page
+    Device.objects.filter(pk=server.pk).update(state="active", provisioning_percentage=None)
+    fragment = client.get(url, headers=HX)
+    assert fragment.status_code == 286
+    assert b"hx-trigger" not in fragment.content and b"<html" not in fragment.content
+    # A history restore gets the whole page, never a bare fragment.
+    restore = client.get(url, headers={**HX, "HX-History-Restore-Request": "true"})
+    assert b"<html" in restore.content
+
+
+def test_bulk_actions_give_a_result_per_server(client, alice, web, deploy):
+    a, b = deploy(web, 2, hostnames=["one", "two"])
+    Device.objects.filter(pk=a.pk).update(state="active")
+    Operation.objects.filter(device__in=[a, b]).update(state="succeeded")
+    client.force_login(alice)
+    url = reverse("provisioning:device-bulk", args=[web.uuid])
+    response = client.post(url, {"action": "power_off", "devices": [a.uuid, b.uuid]}, headers=HX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<strong>one</strong>: power off requested" in body
+    assert "<strong>two</strong>: Cannot power off a server that is queued" in body
+    assert Device.objects.get(pk=a.pk).state == "powering_off"
+    empty = client.post(url, {"action": "reboot"}, headers=HX)
+    assert "Select at least one server." in empty.content.decode()
+
+
+def test_deploy_page_follows_choices_and_deploys(client, alice, web, site):
+    metro, plan, os_ = site
+    client.force_login(alice)
+    url = reverse("provisioning:deploy", args=[web.uuid])
+    assert "Choose a metro" in client.get(url).content.decode()
+    refreshed = client.post(
+        url, {"refresh": "1", "metro": metro.pk, "plan": plan.pk, "quantity": 2}, headers=HX
+    ).content.decode()
+    assert f'id="plan-{plan.slug}"' in refreshed and 'data-capacity="normal"' in refreshed
+    assert f'value="{os_.pk}" selected' in refreshed  # the only OS, preselected
+    assert "c3-small-01\nc3-small-02" in refreshed  # hostnames pre-filled
+    assert "$1.00" in refreshed  # 2 × $0.50 per hour
+    assert "invalid-feedback" not in refreshed  # a refresh never judges
+    response = client.post(
+        url,
+        {
+            "metro": metro.pk,
+            "plan": plan.pk,
+            "operating_system": os_.pk,
+            "quantity": 2,
+            "hostname": "web-a\nweb-b",
+            "ip_option": "public",
+            "userdata": "#cloud-config\npackages: [nginx]\n",
+        },
+        headers=HX,
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == reverse("provisioning:devices", args=[web.uuid])
+    assert sorted(Device.objects.values_list("hostname", flat=True)) == ["web-a", "web-b"]
+
+
+@pytest.mark.parametrize(
+    ("userdata", "message"),
+    [
+        ("echo hi", "User data must start with #cloud-config"),
+        ("#cloud-config\npackages: [nginx\n", "not valid YAML on line"),
+    ],
+)
+def test_invalid_user_data_is_an_error_next_to_the_field_and_nothing_is_lost(
+    client, alice, web, site, userdata, message
+):
+    metro, plan, os_ = site
+    client.force_login(alice)
+    response = client.post(
+        reverse("provisioning:deploy", args=[web.uuid]),
+        {
+            "metro": metro.pk,
+            "plan": plan.pk,
+            "operating_system": os_.pk,
+            "quantity": 1,
+            "hostname": "keepme",
+            "ip_option": "public",
+            "userdata": userdata,
+        },
+        headers=HX,
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="userdata-error"' in body and message in body
+    assert "keepme" in body and userdata.split("\n")[0] in body
+    assert not Device.objects.exists()
+
+
+def test_unavailable_plan_is_disabled_and_refused(client, alice, web, site):
+    metro, plan, os_ = site
+    Machine.objects.update(state="maintenance")
+    client.force_login(alice)
+    url = reverse("provisioning:deploy", args=[web.uuid])
+    page = client.post(url, {"refresh": "1", "metro": metro.pk}, headers=HX).content.decode()
+    assert 'data-capacity="unavailable"' in page and "disabled" in page
+    response = client.post(
+        url,
+        {
+            "metro": metro.pk,
+            "plan": plan.pk,
+            "operating_system": os_.pk,
+            "quantity": 1,
+            "ip_option": "public",
+        },
+        headers=HX,
+    )
+    assert f"No {plan.slug} servers are available in {metro.code}" in response.content.decode()
+    assert not Device.objects.exists()
+
+
+def test_hostname_clash_lands_on_the_field(client, alice, web, site, server):
+    metro, plan, os_ = site
+    client.force_login(alice)
+    response = client.post(
+        reverse("provisioning:deploy", args=[web.uuid]),
+        {
+            "metro": metro.pk,
+            "plan": plan.pk,
+            "operating_system": os_.pk,
+            "quantity": 1,
+            "hostname": "alpha",
+            "ip_option": "public",
+        },
+        headers=HX,
+    )
+    assert 'id="hostnames-error"' in response.content.decode()
+    assert Device.objects.count() == 1
+
+
+def test_detail_actions_settings_lock_and_delete(client, alice, web, server):
+    Device.objects.filter(pk=server.pk).update(state="active")
+    Operation.objects.filter(device=server).update(state="succeeded")
+    client.force_login(alice)
+    detail = reverse("provisioning:device", args=[server.uuid])
+    page = client.get(detail).content.decode()
+    assert "Reveal root password" in page and "ssh root@" in page
+    password = client.get(reverse("provisioning:device-password", args=[server.uuid]), headers=HX)
+    assert server.root_password in password.content.decode()
+    settings_url = reverse("provisioning:device-settings", args=[server.uuid])
+    bad = client.post(settings_url, {"hostname": "-bad-", "userdata": "nope"}, headers=HX)
+    assert (
+        "not a valid hostname" in bad.content.decode() or "User data must" in bad.content.decode()
+    )
+    ok = client.post(
+        settings_url, {"hostname": "alpha2", "tags": "prod, web", "locked": "on"}, headers=HX
+    )
+    assert ok["HX-Redirect"] == detail
+    server.refresh_from_db()
+    assert (server.hostname, server.tags, server.locked) == ("alpha2", ["prod", "web"], True)
+    locked_page = client.get(detail).content.decode()
+    assert "Locked: unlock in settings to delete." in locked_page
+    client.post(reverse("provisioning:device-delete", args=[server.uuid]))
+    assert Device.objects.get(pk=server.pk).state == "active"  # a locked server stays
+    Device.objects.filter(pk=server.pk).update(locked=False)
+    action = client.post(
+        reverse("provisioning:device-action", args=[server.uuid]),
+        {"action": "power_off"},
+        headers=HX,
+    )
+    assert action.status_code == 200 and b"hx-trigger" in action.content  # polling resumes
+    Operation.objects.filter(device=server).update(state="succeeded")
+    client.post(reverse("provisioning:device-delete", args=[server.uuid]))
+    assert Device.objects.get(pk=server.pk).state == "deprovisioning"
+
+
+def test_ips_reserve_assign_unassign_release(client, alice, web, site, server):
+    metro, *_ = site
+    client.force_login(alice)
+    url = reverse("provisioning:ips", args=[web.uuid])
+    bad = client.post(url, {"kind": "public_ipv4", "metro": metro.pk, "quantity": 64}, headers=HX)
+    assert "Select a valid choice" in bad.content.decode()
+    ok = client.post(url, {"kind": "public_ipv4", "metro": metro.pk, "quantity": 4}, headers=HX)
+    assert ok["HX-Redirect"] == url
+    reservation = IPReservation.objects.get(project=web, management=False)
+    client.post(reverse("provisioning:ip-assign", args=[reservation.uuid]), {"device": server.uuid})
+    assignment = IPAssignment.objects.get(reservation=reservation)
+    assert assignment.device == server
+    assert server.hostname in client.get(url).content.decode()
+    client.post(reverse("provisioning:ip-unassign", args=[assignment.uuid]))
+    assert not IPAssignment.objects.filter(reservation=reservation).exists()
+    client.post(reverse("provisioning:ip-release", args=[reservation.uuid]))
+    assert not IPReservation.objects.filter(pk=reservation.pk).exists()
