@@ -1,12 +1,25 @@
 """Metal v1 API for the tenancy core (namespace "portal-api")."""
 
 from django.urls import path
+from django.views.decorators.cache import cache_page
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularSwaggerView,
+    SpectacularYAMLAPIView,
+)
 
 from . import views as v
 
 app_name = "portal-api"
 
 urlpatterns = [
+    # Ironyard's own OpenAPI document and its browsable docs (public, like Metal's). The
+    # document is the same for everyone and takes a second of CPU to build: cached.
+    path("openapi.json", cache_page(3600)(SpectacularJSONAPIView.as_view()), name="openapi-json"),
+    path("openapi.yaml", cache_page(3600)(SpectacularYAMLAPIView.as_view()), name="openapi-yaml"),
+    path(
+        "api-docs/", SpectacularSwaggerView.as_view(url_name="portal-api:openapi-json"), name="docs"
+    ),
     path("user", v.CurrentUserView.as_view(), name="user"),
     path("user/api-keys", v.UserApiKeysView.as_view(), name="user-api-keys"),
     path("user/api-keys/<uuid:id>", v.UserApiKeyView.as_view(), name="user-api-key"),
