@@ -148,3 +148,12 @@ def test_database_refuses_a_second_open_meter(web, alice, deploy):
     row.pk = None
     with pytest.raises(IntegrityError):
         row.save()
+
+
+def test_month_to_date_figures(web, ops, acme, alice, deploy, clock):
+    clock(at(2031, 1, 31, 22, 0))
+    finish(deploy(web, alice, hostname="w"))
+    finish(deploy(ops, alice, hostname="o"))
+    clock(at(2031, 2, 1, 1, 30))  # February so far: the hour from 00:00 and the one from 01:00
+    assert usage.project_month_to_date(web) == Decimal("1.00")
+    assert usage.organization_month_to_date(acme) == Decimal("2.00")
