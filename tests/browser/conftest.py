@@ -1,0 +1,50 @@
+"""A real browser (Debian's chromium, headless, through Playwright) on the e2e live server,
+with the real worker and the virtual rack of tests/e2e."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import e2e  # noqa: F401  (the fixture, reused)
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page(e2e, settings, monkeypatch):  # noqa: F811
+    """A fresh page at desktop size; `shot(name)` saves a screenshot under artifacts/."""
+    # The live server is plain HTTP: cookies must travel over it and nothing may redirect or
+    # pin the browser to HTTPS.
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_HSTS_SECONDS = 0
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            # The live server speaks plain HTTP; newer Chromium would try HTTPS first.
+            args=["--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable"],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm prompts
+
+        def shot(name: str, **kwargs) -> None:
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, **kwargs)
+
+        page.shot = shot
+        page.base = e2e.live_server.url.replace("localhost", "127.0.0.1")
+        yield page
+        context.close()
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
