@@ -218,6 +218,9 @@ STEP_MAX_ATTEMPTS = int(os.environ.get("STEP_MAX_ATTEMPTS", "5"))
 STEP_RETRY_BASE_SECONDS = float(os.environ.get("STEP_RETRY_BASE_SECONDS", "2"))
 STEP_RETRY_MAX_SECONDS = float(os.environ.get("STEP_RETRY_MAX_SECONDS", "60"))
 POWER_POLL_SECONDS = float(os.environ.get("POWER_POLL_SECONDS", "2"))
+# A worker keeps its BMC sessions between the passes of an operation; one idle this long is
+# logged out before it would be reused (BMCs expire idle sessions on their own, typically 30 min).
+BMC_SESSION_IDLE_SECONDS = float(os.environ.get("BMC_SESSION_IDLE_SECONDS", "60"))
 PROVISION_FAILOVER_LIMIT = int(os.environ.get("PROVISION_FAILOVER_LIMIT", "2"))
 OPERATION_DEADLINE_SECONDS = int(os.environ.get("OPERATION_DEADLINE_SECONDS", "2700"))
 

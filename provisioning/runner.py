@@ -11,6 +11,7 @@ them.
 import logging
 import random
 import threading
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -20,7 +21,15 @@ from django.db.models import F
 from django.utils import timezone
 
 from inventory import bmc_access
-from inventory.bmc import BmcError, BmcPermanentError, BootDevice, PowerState, driver_for
+from inventory.bmc import (
+    BmcDriver,
+    BmcEndpoint,
+    BmcError,
+    BmcPermanentError,
+    BootDevice,
+    PowerState,
+    driver_for,
+)
 from inventory.enrollment import describe_bmc_error
 from inventory.models import IPReservation, Machine
 from portal import audit
@@ -42,34 +51,58 @@ class NotYet(Exception):
         self.delay = delay
 
 
-# One BMC session per machine for the length of one run() call: consecutive steps (set the
-# boot device, then power-cycle) reuse it instead of logging in to the BMC again.
-_sessions = threading.local()
+class _Sessions(threading.local):
+    """BMC sessions kept by one worker thread across run() calls.
+
+    A provision is three passes (up to the installer, up to the first boot, the end), each
+    of which would otherwise log in to the BMC afresh (service root, session, system lookup)
+    for two commands. A session is reused only for the same endpoint (new credentials or
+    address mean a new login), dropped after any BMC error (it may be half broken), and closed
+    once idle for BMC_SESSION_IDLE_SECONDS, well inside the session timeouts BMCs enforce.
+    """
+
+    def __init__(self) -> None:
+        self.drivers: dict[int, tuple[BmcDriver, BmcEndpoint, float]] = {}
+
+    def take(self, machine: Machine) -> BmcDriver:
+        wanted = bmc_access.endpoint(machine)
+        cached = self.drivers.get(machine.pk)
+        if cached is not None and cached[1] == wanted:
+            bmc = cached[0]
+        else:
+            self.drop(machine.pk)
+            bmc = driver_for(wanted)
+        self.drivers[machine.pk] = (bmc, wanted, time.monotonic())
+        return bmc
+
+    def drop(self, machine_id: int) -> None:
+        cached = self.drivers.pop(machine_id, None)
+        if cached is not None:
+            cached[0].close()
+
+    def close_idle(self, idle_seconds: float) -> None:
+        limit = time.monotonic() - idle_seconds
+        for machine_id, (_, _, used) in list(self.drivers.items()):
+            if used <= limit:
+                self.drop(machine_id)
+
+
+_sessions = _Sessions()
+
+
+def close_sessions() -> None:
+    """Log out of every BMC this thread holds a session with (worker shutdown, tests)."""
+    _sessions.close_idle(0)
 
 
 @contextmanager
 def _driver(operation: Operation):
-    cache = getattr(_sessions, "drivers", None)
-    if cache is None:
-        with driver_for(bmc_access.endpoint(operation.machine)) as bmc:
-            yield bmc
-        return
-    bmc = cache.get(operation.machine_id)
-    if bmc is None:
-        bmc = cache[operation.machine_id] = driver_for(bmc_access.endpoint(operation.machine))
+    bmc = _sessions.take(operation.machine)
     try:
         yield bmc
     except BmcError:
-        # A failed session may be half broken; the next attempt logs in afresh.
-        cache.pop(operation.machine_id, None)
-        bmc.close()
+        _sessions.drop(operation.machine_id)
         raise
-
-
-def _close_sessions() -> None:
-    for bmc in getattr(_sessions, "drivers", {}).values():
-        bmc.close()
-    _sessions.drivers = None
 
 
 def _set_boot_pxe(operation: Operation, step: Step) -> str:
@@ -200,30 +233,37 @@ def _begin(operation: Operation) -> None:
 
 def run(operation_id: int) -> None:
     """Advance an operation as far as it can go now (the body of tasks.run_operation)."""
-    _sessions.drivers = {}
-    try:
-        _run(operation_id)
-    finally:
-        _close_sessions()
+    _sessions.close_idle(settings.BMC_SESSION_IDLE_SECONDS)
+    _run(operation_id)
+
+
+def _load(operation_id: int) -> tuple[Operation | None, list[Step]]:
+    operation = (
+        Operation.objects.select_related("device__facility", "device__operating_system", "machine")
+        .filter(pk=operation_id)
+        .first()
+    )
+    if operation is None or operation.state != Operation.State.RUNNING:
+        return None, []  # gone, finished or cancelled: a redelivered message has nothing to do
+    return operation, list(operation.steps.all())
 
 
 def _run(operation_id: int) -> None:
-    while True:
-        operation = (
-            Operation.objects.select_related("device__facility", "machine")
-            .filter(pk=operation_id)
-            .first()
+    # The operation and its steps are read once and then walked in memory: every claim is a
+    # compare-and-set on what we believe (generation, state, operation still running), so a
+    # stale picture (the agent finished a waiting step early, the operation was failed, another
+    # worker took over) only costs one re-read, after which a lost claim means "not ours".
+    operation, steps = _load(operation_id)
+    fresh = True
+    while operation is not None:
+        step = next(
+            (s for s in steps if s.state not in (Step.State.DONE, Step.State.SKIPPED)), None
         )
-        if operation is None or operation.state != Operation.State.RUNNING:
-            return  # gone, finished or cancelled: a redelivered message has nothing to do
-        step = operation.steps.exclude(state__in=[Step.State.DONE, Step.State.SKIPPED]).first()
         if step is None:
             finish(operation, succeeded=True)
             return
         now = timezone.now()
-        if step.state == Step.State.WAITING:
-            return
-        if step.state == Step.State.FAILED:
+        if step.state in (Step.State.WAITING, Step.State.FAILED):
             return
         if (
             step.state == Step.State.RUNNING
@@ -235,7 +275,12 @@ def _run(operation_id: int) -> None:
             _enqueue(operation, (step.not_before - now).total_seconds())
             return
         generation = step.generation + 1
-        claimed = Step.objects.filter(pk=step.pk, generation=step.generation).update(
+        claimed = Step.objects.filter(
+            pk=step.pk,
+            generation=step.generation,
+            state=step.state,
+            operation__state=Operation.State.RUNNING,
+        ).update(
             state=Step.State.RUNNING,
             generation=generation,
             attempts=F("attempts") + 1,
@@ -244,7 +289,11 @@ def _run(operation_id: int) -> None:
             not_before=None,
         )
         if not claimed:
-            return
+            if fresh:
+                return
+            operation, steps = _load(operation_id)
+            fresh = True
+            continue
         step.state, step.generation, step.attempts = (
             Step.State.RUNNING,
             generation,
@@ -255,6 +304,7 @@ def _run(operation_id: int) -> None:
         _progress(operation, step)
         if not _execute(operation, step, generation):
             return
+        step.state, fresh = Step.State.DONE, False
 
 
 def _execute(operation: Operation, step: Step, generation: int) -> bool:
@@ -361,7 +411,9 @@ def advance_waiting(operation: Operation, step_name: str) -> bool:
 
 
 def record_progress(operation: Operation, *, step: str, percent: int, message: str) -> None:
-    """An installer progress report: the device's timeline and its progress bar."""
+    """An installer progress report moves the device's progress bar; the report that starts
+    a step (0 %) is also its timeline entry, so the timeline reads one line per installer step
+    however often an agent reports."""
     device = operation.device
     workflow = WORKFLOWS[operation.kind]
     base = 100 * workflow.steps.index("await_agent") // len(workflow.steps)
@@ -370,13 +422,14 @@ def record_progress(operation: Operation, *, step: str, percent: int, message: s
     Device.objects.filter(pk=device.pk).update(
         provisioning_percentage=overall, current_step=message[:100] or step
     )
-    audit.record(
-        f"provisioning.{step}",
-        actor=None,
-        text=message or f"{step}: {percent}%",
-        project=device.project,
-        objects=[device],
-    )
+    if percent == 0:
+        audit.record(
+            f"provisioning.{step}",
+            actor=None,
+            text=message or f"{step}: started",
+            project=device.project,
+            objects=[device],
+        )
 
 
 @transaction.atomic

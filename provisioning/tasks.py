@@ -1,6 +1,7 @@
 """Celery tasks: ids in, the ledger decides. Hardware work is routed to `site.<facility>`."""
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 
 from . import runner
 
@@ -15,6 +16,11 @@ def ring(operation_id: int, facility_code: str, countdown: float | None = None) 
     run_operation.apply_async(
         args=[operation_id], queue=site_queue(facility_code), countdown=countdown or None
     )
+
+
+@worker_process_shutdown.connect
+def _log_out_of_bmcs(**kwargs) -> None:
+    runner.close_sessions()
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -48,6 +48,11 @@ def _test_settings(settings):
     settings.SECURE_SSL_REDIRECT = False
     # The cache may be a shared Redis (CI): rate-limit counters must not leak between tests.
     cache.clear()
+    yield
+    # The runner keeps BMC sessions per thread across passes; a test's BMCs die with the test.
+    from provisioning import runner
+
+    runner.close_sessions()
 
 
 @pytest.fixture

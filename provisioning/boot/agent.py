@@ -8,14 +8,13 @@ from ..models import Operation
 from .metadata import ssh_key_lines
 
 
-def operation_for_token(token: str) -> Operation | None:
-    """The operation whose current agent token this is (any state), or None."""
+def operation_for_token(token: str, *related: str) -> Operation | None:
+    """The operation whose current agent token this is (any state), or None; `related` are
+    the select_related paths the caller will touch (agents report often: load no more)."""
     if not token:
         return None
     operation = (
-        Operation.objects.select_related(
-            "device__operating_system", "device__project", "device__facility", "machine"
-        )
+        Operation.objects.select_related(*related)
         .filter(agent_token_digest=tokens.digest(token))
         .first()
     )

@@ -100,7 +100,9 @@ def ipxe(request: HttpRequest) -> HttpResponse:
 # Installer agent
 
 
-def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonResponse | None]:
+def _agent_operation(
+    request: HttpRequest, *related: str
+) -> tuple[Operation | None, JsonResponse | None]:
     """The running operation the bearer token belongs to, or the error response."""
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     token = token.strip()
@@ -110,7 +112,7 @@ def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonRespon
             "An installer token is required (Authorization: Bearer …).",
             **{"WWW-Authenticate": "Bearer"},
         )
-    operation = agent.operation_for_token(token)
+    operation = agent.operation_for_token(token, *related)
     if operation is None:
         return None, json_errors(
             401,
@@ -125,7 +127,7 @@ def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonRespon
 @require_GET
 def agent_instructions(request: HttpRequest) -> JsonResponse:
     """GET /boot/agent/v1/instructions: the steps the installer runs."""
-    operation, error = _agent_operation(request)
+    operation, error = _agent_operation(request, "device__operating_system")
     if error is not None:
         return error
     return JsonResponse(agent.instructions(operation))
@@ -139,7 +141,7 @@ def _int_in(value, low: int, high: int) -> bool:
 @require_POST
 def agent_progress(request: HttpRequest) -> HttpResponse:
     """POST /boot/agent/v1/progress {step, percent, message}: timeline and progress bar."""
-    operation, error = _agent_operation(request)
+    operation, error = _agent_operation(request, "device__project__organization")
     if error is not None:
         return error
     try:
@@ -164,7 +166,9 @@ def agent_progress(request: HttpRequest) -> HttpResponse:
 @require_POST
 def agent_done(request: HttpRequest) -> HttpResponse:
     """POST /boot/agent/v1/done: the installer finished; the workflow moves on."""
-    operation, error = _agent_operation(request)
+    operation, error = _agent_operation(
+        request, "device__project__organization", "device__facility"
+    )
     if error is not None:
         return error
     if not advance_waiting(operation, "await_agent"):
@@ -183,7 +187,9 @@ def agent_done(request: HttpRequest) -> HttpResponse:
 @require_POST
 def agent_fail(request: HttpRequest) -> HttpResponse:
     """POST /boot/agent/v1/fail {step, message}: the installer gave up (a machine fault)."""
-    operation, error = _agent_operation(request)
+    operation, error = _agent_operation(
+        request, "device__project__organization", "device__facility", "machine"
+    )
     if error is not None:
         return error
     try:

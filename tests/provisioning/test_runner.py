@@ -200,3 +200,25 @@ def test_a_machine_faster_than_the_worker_still_counts(deployed):
         ("power_cycle", "done"),
         ("await_phone_home", "waiting"),
     ]
+
+
+def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(deployed, settings):
+    device, _ = deployed
+    operation = device.operations.get()
+    runner.run(operation.pk)
+    [(first, _, _)] = runner._sessions.drivers.values()
+    assert runner.advance_waiting(operation, "await_agent")
+    runner.run(operation.pk)  # set_boot_disk, power_cycle: no new login
+    [(again, _, _)] = runner._sessions.drivers.values()
+    assert again is first
+
+    machine = Machine.objects.get(pk=device.machine_id)
+    machine.bmc_password = PASSWORD + "-rotated"
+    runner._sessions.take(machine)
+    [(renewed, endpoint, _)] = runner._sessions.drivers.values()
+    assert renewed is not first and endpoint.password == PASSWORD + "-rotated"
+
+    runner._sessions.close_idle(settings.BMC_SESSION_IDLE_SECONDS)
+    assert runner._sessions.drivers  # just used: kept
+    runner.close_sessions()
+    assert not runner._sessions.drivers
