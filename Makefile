@@ -54,7 +54,14 @@ run: $(VENV)/.installed
 	echo && \
 	HOST=$(HOST) PORTAL_URL=http://$(HOST):$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
-test: $(VENV)/.installed lint
+# equinix-metal 0.11.0 cannot share .venv with equinix 0.19.0 (urllib3 pins): its own, for the
+# live device story (tests/devices_api/test_live_equinix_metal.py).
+$(VENV)-equinix-metal/.installed: tests/clients/equinix-metal.txt | $(BIN)/python
+	$(BIN)/python -m venv $(VENV)-equinix-metal
+	$(VENV)-equinix-metal/bin/pip install --quiet -r tests/clients/equinix-metal.txt
+	@touch $@
+
+test: $(VENV)/.installed $(VENV)-equinix-metal/.installed lint
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
