@@ -20,7 +20,7 @@ from portal.api.errors import json_errors
 from ..models import Device, Operation
 from ..runner import advance_waiting, fail, record_progress
 from . import agent, scripts
-from .metadata import build_metadata, device_for_address, ec2_tree
+from .metadata import METADATA_RELATED, build_metadata, device_for_address, ec2_tree
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +206,8 @@ def agent_fail(request: HttpRequest) -> HttpResponse:
 # Metadata service
 
 
-def _caller(request: HttpRequest) -> Device | None:
-    return device_for_address(audit.client_ip(request))
+def _caller(request: HttpRequest, *related: str) -> Device | None:
+    return device_for_address(audit.client_ip(request), *related)
 
 
 def _unknown_caller() -> JsonResponse:
@@ -217,7 +217,7 @@ def _unknown_caller() -> JsonResponse:
 @require_GET
 def metadata(request: HttpRequest) -> JsonResponse:
     """GET /metadata: the calling server's Metal metadata."""
-    device = _caller(request)
+    device = _caller(request, *METADATA_RELATED)
     if device is None:
         return _unknown_caller()
     return JsonResponse(build_metadata(device))
@@ -245,7 +245,7 @@ def _ec2_render(node) -> str:
 @require_GET
 def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
     """GET /2009-04-04/meta-data[/key[/…]]: EC2-style listing or value."""
-    device = _caller(request)
+    device = _caller(request, *METADATA_RELATED)
     if device is None:
         return _unknown_caller()
     node = ec2_tree(build_metadata(device))
@@ -260,7 +260,7 @@ def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
 @require_POST
 def phone_home(request: HttpRequest) -> HttpResponse:
     """POST /phone-home (any body): the installed OS booted; the workflow moves on."""
-    device = _caller(request)
+    device = _caller(request, "project__organization", "facility")
     if device is None:
         return _unknown_caller()
     operation = device.operations.filter(state=Operation.State.RUNNING).first()
@@ -280,7 +280,7 @@ def phone_home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def user_state(request: HttpRequest) -> HttpResponse:
     """POST /user-state {state, code, message}: a user script's own progress report."""
-    device = _caller(request)
+    device = _caller(request, "project__organization")
     if device is None:
         return _unknown_caller()
     try:
