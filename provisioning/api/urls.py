@@ -3,20 +3,11 @@
 from django.urls import path
 
 from . import usage as u
-from . import usage as u
 from . import views as v
 
 app_name = "provisioning-api"
 
 urlpatterns = [
-    path("projects/<uuid:id>/usages", u.ProjectUsagesView.as_view(), name="project-usages"),
-    path("devices/<uuid:id>/usages", u.DeviceUsagesView.as_view(), name="device-usages"),
-    path(
-        "organizations/<uuid:id>/invoices",
-        u.OrganizationInvoicesView.as_view(),
-        name="organization-invoices",
-    ),
-    path("invoices/<uuid:id>", u.InvoiceView.as_view(), name="invoice"),
     path("projects/<uuid:id>/usages", u.ProjectUsagesView.as_view(), name="project-usages"),
     path("devices/<uuid:id>/usages", u.DeviceUsagesView.as_view(), name="device-usages"),
     path(
