@@ -13,11 +13,8 @@ def operation_for_token(token: str, *related: str) -> Operation | None:
     the select_related paths the caller will touch (agents report often: load no more)."""
     if not token:
         return None
-    operation = (
-        Operation.objects.select_related(*related)
-        .filter(agent_token_digest=tokens.digest(token))
-        .first()
-    )
+    operations = Operation.objects.select_related(*related) if related else Operation.objects
+    operation = operations.filter(agent_token_digest=tokens.digest(token)).first()
     if operation is None or not tokens.matches(token, operation.agent_token_digest):
         return None
     return operation

@@ -54,7 +54,8 @@ def device_for_address(address: str | None, *related: str) -> Device | None:
         pk = next(iter(found[:1]), None)
     if pk is None:
         return None
-    return Device.objects.select_related(*related).filter(pk=pk).first()
+    devices = Device.objects.select_related(*related) if related else Device.objects
+    return devices.filter(pk=pk).first()
 
 
 def _address(assignment: IPAssignment) -> dict:

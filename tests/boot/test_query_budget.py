@@ -1,0 +1,58 @@
+"""Every booting server calls the boot path about a dozen times, so what each call costs in
+queries is pinned here: a change that makes provisioning heavier shows up as a failing budget
+(counts include the savepoints the test's own transaction turns atomic blocks into)."""
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from inventory.models import Machine
+
+from .conftest import open_operation, stage
+from .test_agent import booted
+
+ADDRESS = "127.1.0.7"
+
+
+def queries(call) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    assert response.status_code in (200, 204), response.content
+    return len(captured)
+
+
+@pytest.fixture
+def installing(deploy):
+    device = deploy(userdata="#cloud-config\nruncmd: [touch /ok]")
+    operation = open_operation(device)
+    stage(operation, "await_agent")
+    return device, operation
+
+
+def test_installer_agent_calls(installing, client):
+    _, operation = installing
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {booted(operation)}"}
+
+    def post(path, body):
+        return client.post(
+            f"/boot/agent/v1/{path}", json.dumps(body), content_type="application/json", **auth
+        )
+
+    assert queries(lambda: client.get("/boot/agent/v1/instructions", **auth)) == 2
+    # A step's first report is also its timeline event; later ones only move the bar.
+    assert queries(lambda: post("progress", {"step": "write_image", "percent": 0})) == 4
+    assert queries(lambda: post("progress", {"step": "write_image", "percent": 50})) == 2
+    assert queries(lambda: post("done", {})) == 8
+
+
+def test_network_boot_and_first_boot_calls(installing, client):
+    device, operation = installing
+    mac = Machine.objects.get(pk=device.machine_id).nics.first().mac_address
+    assert queries(lambda: client.get(f"/boot/ipxe?mac={mac}", REMOTE_ADDR=ADDRESS)) == 8
+    stage(operation, "await_phone_home")
+    assert queries(lambda: client.get("/metadata", REMOTE_ADDR=ADDRESS)) == 5
+    assert queries(lambda: client.get("/userdata", REMOTE_ADDR=ADDRESS)) == 2
+    phone_home = lambda: client.post("/phone-home", "{}", "application/json", REMOTE_ADDR=ADDRESS)  # noqa: E731
+    assert queries(phone_home) == 10
