@@ -7,8 +7,25 @@ bill    billing                   charlie outsider (only his own personal organi
 
 import pytest
 from django.core.cache import cache
+from django.test.utils import override_settings
 
 from tests import factories
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http():
+    """The whole session speaks plain HTTP (as the test client and every live server do): no
+    redirect to HTTPS, no secure-only cookies, no HSTS. Session-wide and set up before any other
+    session fixture, because pytest-django's session-scoped `live_server` builds its handler once
+    and SecurityMiddleware reads SECURE_SSL_REDIRECT only then: a per-test override comes too
+    late, and a browser would be sent to https:// on a plain-HTTP port."""
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        SECURE_HSTS_SECONDS=0,
+    ):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,7 +62,6 @@ def _test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    settings.SECURE_SSL_REDIRECT = False
     # The cache may be a shared Redis (CI): rate-limit counters must not leak between tests.
     cache.clear()
     yield

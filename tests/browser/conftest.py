@@ -13,12 +13,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def browser_page(e2e, settings, monkeypatch):  # noqa: F811
-    """A fresh page at desktop size; `shot(name)` saves a screenshot under artifacts/."""
-    # The live server is plain HTTP: cookies must travel over it and nothing may redirect or
-    # pin the browser to HTTPS.
-    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
-    settings.SECURE_HSTS_SECONDS = 0
+def browser_page(e2e, monkeypatch, request):  # noqa: F811
+    """A fresh page at desktop size; `shot(name)` saves a screenshot under artifacts/.
+    The live server speaks plain HTTP for the whole session (tests/conftest.py `_plain_http`)."""
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (.ci/run installs it)")
     from playwright.sync_api import sync_playwright
@@ -45,6 +42,17 @@ def browser_page(e2e, settings, monkeypatch):  # noqa: F811
         page.shot = shot
         page.base = e2e.live_server.url.replace("localhost", "127.0.0.1")
         yield page
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:  # what the browser showed, for CI's artifacts
+            shot(f"FAILED-{request.node.name}")
+            (SCREENSHOTS / f"FAILED-{request.node.name}.html").write_text(page.content())
         context.close()
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
