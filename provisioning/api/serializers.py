@@ -2,6 +2,7 @@
 SDK-patched spec (strict types, enum states, `{href}` references); inputs only check shape and
 tolerate what old clients send, the views resolve names to rows and the services decide."""
 
+import functools
 import ipaddress
 
 from django.utils import timezone
@@ -49,6 +50,12 @@ def user_lite(user) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_network(network: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """Parsed once per address, not once per field of every rendering (six fields read it)."""
+    return ipaddress.ip_network(network)
+
+
 class IPAssignmentSerializer(MetalSerializer):
     """Metal IPAssignment: `assigned_to` and no `type`, so the SDK's oneOf for /ips/{id}
     resolves it to an assignment, never to a reservation."""
@@ -72,7 +79,7 @@ class IPAssignmentSerializer(MetalSerializer):
     created_at = Timestamp(read_only=True)
 
     def _net(self, obj):
-        return ipaddress.ip_network(obj.network)
+        return _parse_network(obj.network)
 
     def get_address(self, obj) -> str:
         net = self._net(obj)
@@ -190,10 +197,13 @@ class DeviceSerializer(MetalSerializer):
         return {"href": href_for(obj.project)}
 
     def get_ip_addresses(self, obj) -> list[dict]:
-        # Prefetched with the reservation and block; each row's device is `obj` itself.
-        return IPAssignmentSerializer(
-            obj.ip_assignments.all(), many=True, context=self.context
-        ).data
+        # Prefetched with the reservation and block; each row's device is `obj` itself. One
+        # assignment serializer serves every device of a page: building one per device (DRF
+        # deep-copies its fields each time) cost more than rendering the addresses.
+        serializer = getattr(self, "_ip_serializer", None)
+        if serializer is None:
+            serializer = self._ip_serializer = IPAssignmentSerializer(context=self.context)
+        return [serializer.to_representation(a) for a in obj.ip_assignments.all()]
 
     def get_network_ports(self, obj) -> list:
         return []  # port and VLAN management is not offered

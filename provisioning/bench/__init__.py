@@ -1,0 +1,1 @@
+"""Settings and URLs for `make bench-api` only: the real app plus a baseline view."""
