@@ -9,9 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from inventory.models import Machine
 from portal import services, tasks
 from portal.models import ApiKey, IdempotencyKey, Project, SSHKey
+from provisioning.models import Device
 from tests import factories
+from tests.provisioning.factories import make_site
 
 
 def post(client, url, body, key):
@@ -199,3 +202,24 @@ def test_concurrent_duplicates_execute_once(api, alice, monkeypatch):
     assert len({r.content for r in responses}) == 1
     assert sum("Idempotent-Replayed" in r for r in responses) == workers - 1
     assert Project.objects.filter(organization=acme, name="raced").count() == 1
+
+
+def test_a_retried_device_create_makes_one_device(
+    api, alice, web, django_capture_on_commit_callbacks
+):
+    # The device POSTs come from provisioning's own views: the hook lives in MetalView.
+    site = make_site(machines=2)
+    client = api(factories.make_token(alice))
+    body = {"metro": "sv", "plan": site[1].slug, "operating_system": site[2].slug}
+    url = f"/metal/v1/projects/{web.uuid}/devices"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = post(client, url, body, "deploy-1")
+    assert first.status_code == 201, first.content
+    queued = len(callbacks)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        again = post(client, url, body, "deploy-1")
+    assert (again.status_code, again.content) == (201, first.content)
+    assert callbacks == []  # nothing queued for a second provisioning either
+    assert queued > 0
+    assert Device.objects.filter(project=web).count() == 1
+    assert Machine.objects.filter(state="available").count() == 1
