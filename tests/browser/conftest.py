@@ -12,6 +12,11 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 
 
+def shot(page, name: str) -> None:
+    """Save the whole page as artifacts/screenshots/NAME.png (CI keeps the folder)."""
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
 @pytest.fixture
 def browser_page(e2e, monkeypatch, request):  # noqa: F811
     """A fresh page at desktop size; `shot(name)` saves a screenshot under artifacts/.
@@ -36,15 +41,12 @@ def browser_page(e2e, monkeypatch, request):  # noqa: F811
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm prompts
 
-        def shot(name: str, **kwargs) -> None:
-            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, **kwargs)
-
-        page.shot = shot
+        page.shot = lambda name: shot(page, name)
         page.base = e2e.live_server.url.replace("localhost", "127.0.0.1")
         yield page
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:  # what the browser showed, for CI's artifacts
-            shot(f"FAILED-{request.node.name}")
+            shot(page, f"FAILED-{request.node.name}")
             (SCREENSHOTS / f"FAILED-{request.node.name}.html").write_text(page.content())
         context.close()
         browser.close()
