@@ -122,7 +122,7 @@ class IPAssignmentSerializer(MetalSerializer):
         return {"href": href_for(obj.device)}
 
     def get_parent_block(self, obj) -> dict:
-        parent = obj.reservation.ip_network
+        parent = _parse_network(obj.reservation.network)  # a device's own: the same network
         return {
             "network": str(parent.network_address),
             "netmask": str(parent.netmask),
