@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .crypto import EncryptedTextField
 from .querysets import (
     ApiKeyQuerySet,
     EventQuerySet,
@@ -363,7 +364,8 @@ class IdempotencyKey(models.Model):
     # Null only inside the claiming request's transaction, so no other request ever sees it.
     status = models.PositiveSmallIntegerField(null=True)
     content_type = models.CharField(max_length=100, blank=True)
-    body = models.BinaryField(default=b"")
+    # Encrypted: a replayed response may carry a secret shown once (a new API key's token).
+    body = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -78,7 +78,9 @@ def claim(request) -> IdempotencyKey:
                 "use a new key for a new request."
             }
         )
-    response = HttpResponse(stored.body, status=stored.status, content_type=stored.content_type)
+    response = HttpResponse(
+        stored.body.encode(), status=stored.status, content_type=stored.content_type
+    )
     response["Idempotent-Replayed"] = "true"
     raise Replay(response)
 
@@ -92,7 +94,7 @@ def store(claimed: IdempotencyKey, response: HttpResponse) -> None:
         response.render()
     claimed.status = response.status_code
     claimed.content_type = response.get("Content-Type", "")
-    claimed.body = response.content
+    claimed.body = response.content.decode()  # the Metal API answers JSON (or nothing)
     claimed.save(update_fields=["status", "content_type", "body"])
 
 
