@@ -112,6 +112,8 @@ class Ref(serializers.Field):
     A missing reference is left out of the output, never null or `{}`.
     """
 
+    shared = False
+
     def __init__(self, serializer, *, many=False, through=None, expand=False, **kwargs):
         kwargs["read_only"] = True
         super().__init__(**kwargs)
@@ -193,7 +195,10 @@ def _lookups(serializer, include: dict, exclude: dict, prefix: str, in_prefetch:
         if not isinstance(field, Ref):
             continue
         path = prefix + field.lookup(name)
-        nested_prefetch = in_prefetch or field.many
+        # A shared reference (a catalogue row most rows of a page point at) is prefetched, not
+        # joined: one instance per row loaded, so its own nested lookups run once per distinct
+        # row instead of once per page row.
+        nested_prefetch = in_prefetch or field.many or field.shared
         (prefetches if nested_prefetch else selects).append(path)
         if _expanded(name, field.expand, include, exclude):
             s, p = _lookups(

@@ -26,6 +26,8 @@ class SharedRef(Ref):
     shares a handful of plans, metros and operating systems, and rendering a plan (with its
     per-facility prices) for every row would dominate the list's cost."""
 
+    shared = True
+
     def to_representation(self, value):
         include, exclude = self.context.get("include", {}), self.context.get("exclude", {})
         key = (self.field_name, type(value), value.pk, repr(include.get(self.field_name)))
