@@ -302,6 +302,10 @@ class MetalView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        # No text column of PostgreSQL can hold NUL: a filter carrying one is the caller's
+        # mistake (422), not a database error (500).
+        if any("\x00" in key + "".join(values) for key, values in request.query_params.lists()):
+            raise exceptions.ValidationError("Query parameters must not contain NUL characters.")
         # After authentication, permissions and rate limits: refusals are never stored.
         if idempotency.requested(request):
             self._idempotency_claim = idempotency.claim(request)

@@ -17,3 +17,12 @@ def test_null_characters_in_customdata_are_a_422(api, alice, acme, customdata):
     assert response.status_code == 422
     assert response.json() == {"errors": ["customdata: Null characters are not allowed."]}
     assert not Project.objects.filter(name="p").exists()
+
+
+@pytest.mark.parametrize("query", ["hostname=%00", "search=a%00b", "x%00=1"])
+def test_null_characters_in_query_parameters_are_a_422(api, alice, acme, query):
+    # A filter with NUL reached PostgreSQL ("A string literal cannot contain NUL"): a 500.
+    client = api(factories.make_token(alice))
+    response = client.get(f"/metal/v1/organizations/{acme.uuid}/devices?{query}")
+    assert response.status_code == 422
+    assert response.json() == {"errors": ["Query parameters must not contain NUL characters."]}
