@@ -49,3 +49,14 @@ def parse_network(text: str) -> Network:
         return ipaddress.ip_network(text.strip(), strict=True)
     except ValueError as exc:
         raise ValueError(f"'{text}' is not a network in CIDR form ({exc}).") from exc
+
+
+def server_address(subnet: Network) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address a server takes in a subnet assigned to it: a lone address is itself; in a
+    point-to-point pair (/31, /127) the second one, the first being the gateway side; in a
+    larger subnet the second host, after the gateway."""
+    if subnet.num_addresses == 1:
+        return subnet.network_address
+    if subnet.num_addresses == 2:
+        return subnet.network_address + 1
+    return subnet.network_address + 2

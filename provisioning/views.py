@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
+from inventory import ipam
 from inventory import services as inventory_services
 from inventory.models import IPReservation
 from portal.errors import Forbidden, ServiceError
@@ -66,6 +67,10 @@ def _device_context(request, device: Device) -> dict:
             and device.root_password_expires_at
             and device.root_password_expires_at > now
         ),
+        events=_timeline(request, device),
+        # A status fragment (polled while the server works, or answering an action) also
+        # brings the timeline up to date, out of band.
+        timeline_oob=wants_fragment(request),
     )
     return context
 
@@ -328,13 +333,22 @@ def _timeline(request, device: Device):
     )
 
 
-def _ssh_host(addresses) -> str:
-    """The server's own public IPv4: in a /31 the first address is the gateway (as the
-    metadata service tells the server), in a lone /32 it is the address itself."""
-    for assignment in addresses:
+def _with_addresses(assignments) -> list:
+    """The assignments, each with the server's own `address` in it (what the metadata service
+    tells the server: 198.51.100.1 in 198.51.100.0/31), its `prefix` length and IP `version`."""
+    assignments = list(assignments)
+    for assignment in assignments:
         network = ipaddress.ip_network(assignment.network)
-        if assignment.public and network.version == 4:
-            return str(network[-1])
+        assignment.address = str(ipam.server_address(network))
+        assignment.prefix, assignment.version = network.prefixlen, network.version
+    return assignments
+
+
+def _ssh_host(addresses) -> str:
+    """The server's own public IPv4, if it has one."""
+    for assignment in addresses:
+        if assignment.public and assignment.version == 4:
+            return assignment.address
     return ""
 
 
@@ -350,10 +364,9 @@ def device_detail(request: HtmxHttpRequest, device_id):
         )
         return _settled_response(response, device.is_settled)
     context.update(
-        addresses=device.ip_assignments.select_related("reservation").order_by(
-            "-public", "network"
+        addresses=_with_addresses(
+            device.ip_assignments.select_related("reservation").order_by("-public", "network")
         ),
-        events=_timeline(request, device),
         settings_form=forms.DeviceSettingsForm.for_device(device),
     )
     context["ssh_host"] = _ssh_host(context["addresses"])

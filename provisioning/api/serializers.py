@@ -8,6 +8,7 @@ import ipaddress
 from django.utils import timezone
 from rest_framework import serializers
 
+from inventory import ipam
 from inventory.api.serializers import (
     FacilitySerializer,
     MetroSerializer,
@@ -84,13 +85,7 @@ class IPAssignmentSerializer(MetalSerializer):
         return _parse_network(obj.network)
 
     def get_address(self, obj) -> str:
-        net = self._net(obj)
-        # A device's /31 (/127) is a point-to-point pair: the first is the gateway side.
-        if net.num_addresses == 2:
-            return str(net.network_address + 1)
-        if net.num_addresses > 2:
-            return str(net.network_address + 2)
-        return str(net.network_address)
+        return str(ipam.server_address(self._net(obj)))
 
     def get_address_family(self, obj) -> int:
         return self._net(obj).version

@@ -5,6 +5,7 @@ import ipaddress
 
 from django.conf import settings
 
+from inventory import ipam
 from portal.hrefs import href_for
 
 from ..models import Device, IPAssignment
@@ -62,14 +63,12 @@ def _address(assignment: IPAssignment) -> dict:
     """One assigned subnet in the metadata service's shape (first host is the gateway)."""
     net = ipaddress.ip_network(assignment.network)
     parent = ipaddress.ip_network(assignment.reservation.network)
+    address = ipam.server_address(net)
     if net.num_addresses == 1:
         # A lone elastic address: the gateway is the reservation's first address.
-        address, gateway = net[0], parent[0] if parent.num_addresses <= 2 else parent[1]
-    elif net.num_addresses == 2:
-        # /31 and /127 point-to-point: network address is the gateway, the other one is ours.
-        gateway, address = net[0], net[1]
+        gateway = parent[0] if parent.num_addresses <= 2 else parent[1]
     else:
-        gateway, address = net[1], net[2]
+        gateway = net[0] if net.num_addresses == 2 else net[1]
     return {
         "id": str(assignment.uuid),
         "address_family": net.version,

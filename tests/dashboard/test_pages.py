@@ -1,9 +1,12 @@
 """The server pages: dashboard panel, servers list, deploy, detail, IPs; permissions and CSRF."""
 
+import ipaddress
+
 import pytest
 from django.urls import reverse
 
 from inventory.models import IPReservation, Machine
+from portal import audit
 from provisioning.models import Device, IPAssignment, Operation
 
 HX = {"HX-Request": "true"}
@@ -55,8 +58,18 @@ def test_detail_status_fragment_shows_progress_then_stops(client, alice, server)
     page = client.get(url).content.decode()
     assert 'aria-valuenow="40"' in page and "write_image" in page and "<html" in page
     Device.objects.filter(pk=server.pk).update(state="active", provisioning_percentage=None)
+    audit.record(
+        "device.provision.succeeded",
+        actor=None,
+        text="Provision of it succeeded",
+        project=server.project,
+        objects=[server],
+    )
     fragment = client.get(url, headers=HX)
     assert fragment.status_code == 286
+    # The timeline further down the page follows along, out of band.
+    assert b'id="device-timeline" hx-swap-oob="true"' in fragment.content
+    assert b"Provision of it succeeded" in fragment.content
     assert b"hx-trigger" not in fragment.content and b"<html" not in fragment.content
     # A history restore gets the whole page, never a bare fragment.
     restore = client.get(url, headers={**HX, "HX-History-Restore-Request": "true"})
@@ -189,7 +202,11 @@ def test_detail_actions_settings_lock_and_delete(client, alice, web, server):
     client.force_login(alice)
     detail = reverse("provisioning:device", args=[server.uuid])
     page = client.get(detail).content.decode()
-    assert "Reveal root password" in page and "ssh root@" in page
+    assert "Reveal root password" in page
+    # The server's own address (the metadata service's), not its subnet: 198.51.100.1 of a /31.
+    public = IPAssignment.objects.get(device=server, public=True, network__contains=".")
+    own = str(ipaddress.ip_network(public.network)[1])
+    assert f">{own}</code>" in page and f"ssh root@{own}" in page
     password = client.get(reverse("provisioning:device-password", args=[server.uuid]), headers=HX)
     assert server.root_password in password.content.decode()
     settings_url = reverse("provisioning:device-settings", args=[server.uuid])
