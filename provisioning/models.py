@@ -75,7 +75,11 @@ class Device(UUIDModel):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["project", "state", "-created_at"])]
+        indexes = [
+            models.Index(fields=["project", "state", "-created_at"]),
+            # A project's list, newest first, pages without sorting the whole project.
+            models.Index(fields=["project", "-created_at", "-id"], name="device_project_newest"),
+        ]
         constraints = [
             # A live hostname is one slot per project; concurrent batches cannot both take it.
             models.UniqueConstraint(

@@ -58,7 +58,7 @@ class DeviceRequest:
     locked: bool = False
 
 
-def _hostnames(project: Project, request: DeviceRequest) -> list[str]:
+def hostnames_for(project: Project, request: DeviceRequest) -> list[str]:
     """The hostnames to use: as given, numbered from one given name, or generated free slots."""
     names = [h.strip().lower() for h in request.hostnames if h and h.strip()]
     if len(names) == 1 and request.quantity > 1:
@@ -249,7 +249,7 @@ def create_devices(
     # Serialise device creation per project: generated hostnames take free slots safely.
     Project.objects.select_for_update().filter(pk=project.pk).first()
     _check_request(project, request)
-    hostnames = _hostnames(project, request)
+    hostnames = hostnames_for(project, request)
     keys = _ssh_keys(project, request)
     machines = allocation.allocate(
         plan=request.plan,

@@ -242,7 +242,7 @@ def _suggested_hostnames(project, form: forms.DeployForm, quantity) -> str:
         count = 1
     request = services.DeviceRequest(plan=form.picked_plan, operating_system=None, quantity=count)
     # With no names given the service numbers free slots; it is the rule the deploy will use.
-    return "\n".join(services._hostnames(project, request))
+    return "\n".join(services.hostnames_for(project, request))
 
 
 @login_required
