@@ -1,6 +1,7 @@
 """Device writes, shared by the API, the pages and the workflows: create (allocate machines
 and IPs in one transaction), act (power, reboot, reinstall, rescue), update, delete."""
 
+import ipaddress
 import re
 import secrets
 import string
@@ -469,8 +470,11 @@ def delete_device(*, device: Device, acting_user: User, force: bool = False) -> 
 
 
 @transaction.atomic
-def assign_ip(*, reservation: IPReservation, device: Device, acting_user: User) -> IPAssignment:
-    """Bind a project's elastic reservation (the whole subnet) to one of its servers."""
+def assign_ip(
+    *, reservation: IPReservation, device: Device, acting_user: User, network: str | None = None
+) -> IPAssignment:
+    """Bind a project's elastic reservation, or a subnet of it (`network`, e.g. one /32 of a
+    /29), to one of its servers."""
     require(
         can_manage_project(acting_user, device.project),
         "Only owners, admins and collaborators can assign IP addresses.",
@@ -485,21 +489,31 @@ def assign_ip(*, reservation: IPReservation, device: Device, acting_user: User) 
             f"{device.hostname} is in {device.metro.code}.",
             field="device",
         )
+    whole = ipaddress.ip_network(reservation.network)
+    wanted = ipaddress.ip_network(network or reservation.network)
+    if wanted.version != whole.version or not wanted.subnet_of(whole):
+        raise ServiceError(f"{wanted} is not inside {whole}.", field="address")
     try:
         with transaction.atomic():
+            # The reservation's row serialises assignments of its addresses, so two requests
+            # for overlapping subnets cannot both pass the check below.
+            IPReservation.objects.select_for_update().filter(pk=reservation.pk).first()
+            for held in reservation.assignments.values_list("network", flat=True):
+                if ipaddress.ip_network(held).overlaps(wanted):
+                    raise Conflict(f"{held} is already assigned to a server.", field="address")
             assignment = IPAssignment.objects.create(
                 reservation=reservation,
                 device=device,
-                network=reservation.network,
+                network=str(wanted),
                 public=reservation.block.kind != IPBlock.Kind.PRIVATE_IPV4,
             )
     except IntegrityError as exc:
-        # (reservation, network) is unique: a second assignment, even a concurrent one, lands here.
-        raise Conflict(f"{reservation.network} is already assigned to a server.") from exc
+        # (reservation, network) is unique: the database's backstop for the check above.
+        raise Conflict(f"{wanted} is already assigned to a server.", field="address") from exc
     audit.record(
         "ip.assigned",
         actor=acting_user,
-        text=f"{{actor}} assigned {reservation.network} to {device.hostname}",
+        text=f"{{actor}} assigned {wanted} to {device.hostname}",
         project=device.project,
         objects=[device, reservation],
     )

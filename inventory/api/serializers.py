@@ -9,6 +9,7 @@ from portal.api.serializers import CustomDataField, ProjectSerializer
 from portal.hrefs import href_for
 
 from ..models import Facility, IPBlock
+from . import assignments
 
 # The SDKs validate these enums; anything else an operator typed in is left out, not sent.
 DEPLOYMENT_TYPES = ("on_demand", "spot_market")
@@ -201,7 +202,16 @@ class IPReservationSerializer(MetalSerializer):
         return {"href": href_for(obj.project)}
 
     def get_assignments(self, obj) -> list[dict]:
-        return []  # no device holds an address from a reservation until provisioning assigns one
+        # Looked up once for every reservation being rendered, not once per row.
+        held = self.context.get("_held_assignments")
+        if held is None or obj.pk not in held:
+            siblings = getattr(self.parent, "instance", None) if self.parent else None
+            many = siblings is not None and getattr(self.parent, "many", False)
+            rows = list(siblings) if many else [obj]
+            held = self.context["_held_assignments"] = assignments.held(
+                {row.pk for row in rows} | {obj.pk}
+            )
+        return [{"href": f"/metal/v1/ips/{key}"} for key, _ in held.get(obj.pk, [])]
 
     def get_available(self, obj) -> str:
         return f"{href_for(obj)}/available"

@@ -5,6 +5,7 @@ only the project- and organization-scoped variants check visibility. IP reservat
 through `visible()` and written through inventory.services with acting_user.
 """
 
+import ipaddress
 import uuid
 from itertools import islice
 
@@ -18,6 +19,7 @@ from portal.models import Organization, Project
 
 from .. import ipam, services
 from ..models import Facility, IPReservation, Metro, OperatingSystem, Plan
+from . import assignments
 from . import serializers as s
 
 scope_to_project(IPReservation, "project")
@@ -276,23 +278,11 @@ class ProjectIPsView(MetalView):
         return self.render(s.IPReservationSerializer, reservation, status=201)
 
 
-# Device assignments belong to provisioning, which inventory never imports: at start-up it
-# registers a view that answers /ips/{id} for its ids and a function listing the subnets of a
-# reservation that its devices hold.
-_assignments = {"view": None, "networks": None}
-
-
-def register_assignments(*, view, networks) -> None:
-    """`view(request, id)` answers /ips/{id} for an id that is no reservation (else None);
-    `networks(reservation)` lists the reservation's subnets held by devices."""
-    _assignments.update(view=view, networks=networks)
-
-
 class IPView(MetalView):
     """/ips/{id}: a reservation, or (served by provisioning) a device's assignment."""
 
     def dispatch(self, request, *args, **kwargs):
-        view = _assignments["view"]
+        view = assignments.view()
         if view is not None and not IPReservation.objects.filter(uuid=kwargs["id"]).exists():
             return view(request, *args, **kwargs)
         return super().dispatch(request, *args, **kwargs)
@@ -318,9 +308,11 @@ class IPView(MetalView):
 
 
 def assigned_networks(reservation: IPReservation) -> list[ipam.Network]:
-    """Subnets of the reservation held by devices (none while provisioning is not loaded)."""
-    networks = _assignments["networks"]
-    return networks(reservation) if networks is not None else []
+    """Subnets of the reservation held by devices."""
+    return [
+        ipaddress.ip_network(network)
+        for _, network in assignments.held([reservation.pk]).get(reservation.pk, [])
+    ]
 
 
 class IPAvailabilityView(MetalView):

@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 
-from inventory.api import views as inventory_api
+from inventory.api import assignments as inventory_assignments
 from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
 from portal.api.metal import ALL_METHODS, MetalView, scope_to_project
 from portal.api.serializers import EventSerializer, SSHKeySerializer
@@ -310,18 +310,27 @@ class DeviceIPsView(MetalView):
     def post(self, request, id):
         device = self.get_visible(Device, id)
         network = self.validated(s.IPAssignmentInput)["address"]
-        reservation = (
+        # The address may be a whole reservation or a subnet of one (a /32 of a /29).
+        reservations = (
             self.visible(IPReservation)
-            .filter(project=device.project, network=str(network))
+            .filter(project=device.project, management=False)
             .select_related("block", "metro")
-            .first()
+        )
+        reservation = next(
+            (
+                r
+                for r in reservations
+                if network.version == ipaddress.ip_network(r.network).version
+                and network.subnet_of(ipaddress.ip_network(r.network))
+            ),
+            None,
         )
         if reservation is None:
             raise drf.ValidationError(
-                {"address": f"{network} is not one of this project's IP reservations."}
+                {"address": f"{network} is not inside one of this project's IP reservations."}
             )
         assignment = services.assign_ip(
-            reservation=reservation, device=device, acting_user=request.user
+            reservation=reservation, device=device, acting_user=request.user, network=str(network)
         )
         return self.render(s.IPAssignmentSerializer, assignment, status=201)
 
@@ -422,13 +431,12 @@ class IPAssignmentView(MetalView):
         return self.gone()
 
 
-def _held_networks(reservation: IPReservation) -> list:
-    return [
-        ipaddress.ip_network(network)
-        for network in IPAssignment.objects.filter(reservation=reservation).values_list(
-            "network", flat=True
-        )
-    ]
+def _held(reservation_ids: list[int]) -> dict[int, list[tuple]]:
+    held: dict[int, list[tuple]] = {}
+    rows = IPAssignment.objects.filter(reservation_id__in=reservation_ids).order_by("pk")
+    for reservation_id, key, network in rows.values_list("reservation_id", "uuid", "network"):
+        held.setdefault(reservation_id, []).append((key, network))
+    return held
 
 
-inventory_api.register_assignments(view=IPAssignmentView.as_view(), networks=_held_networks)
+inventory_assignments.register(view=IPAssignmentView.as_view(), held=_held)

@@ -2,6 +2,8 @@
 events and SSH keys; user data validation. Every refusal is Metal's {"errors": [...]} with
 nothing written."""
 
+import ipaddress
+
 import pytest
 
 from inventory.models import IPReservation
@@ -267,6 +269,7 @@ def test_device_ips_and_elastic_assignment(api, world, deploy, catalogue):
     assert one["assigned_to"] == assignment["assigned_to"] and "type" not in one
     held = client.get(f"/metal/v1/ips/{reservation['id']}").json()
     assert held["type"] == "public_ipv4" and "assigned_to" not in held
+    assert held["assignments"] == [{"href": f"/metal/v1/ips/{assignment['id']}"}]
     free = client.get(f"/metal/v1/ips/{reservation['id']}/available", {"cidr": 32}).json()
     assert free["available"] == []  # the whole /30 is on the device
     assert api(world.tokens["charlie"]).get(f"/metal/v1/ips/{assignment['id']}").status_code == 404
@@ -348,3 +351,35 @@ def test_a_batch_that_cannot_be_built_creates_nothing(api, world, catalogue):
     body = {"batches": [{**CREATE, "plan": "nope"}]}
     assert errors(api(world.tokens["alice"]).post(url, body, format="json"), 422)
     assert errors(api(world.tokens["lena"]).post(url, {"batches": [CREATE]}, format="json"), 403)
+
+
+def test_one_address_of_an_elastic_block(api, world, deploy, catalogue):
+    # Terraform's equinix_metal_ip_attachment assigns "x.x.x.x/32" out of a larger block.
+    web1, web2 = deploy(world.web, world.alice), deploy(world.web, world.alice, hostnames=["web-2"])
+    client = api(world.tokens["alice"])
+    reservation = client.post(
+        f"/metal/v1/projects/{world.web.uuid}/ips",
+        {"type": "public_ipv4", "quantity": 4, "metro": "sv"},
+        format="json",
+    ).json()
+    block = ipaddress.ip_network(f"{reservation['network']}/{reservation['cidr']}")
+    first, second = (f"{block[i]}/32" for i in (1, 2))
+
+    def assign(device, address):
+        url = f"/metal/v1/devices/{device.uuid}/ips"
+        return client.post(url, {"address": address}, format="json")
+
+    one = assign(web1, first)
+    assert one.status_code == 201, one.content
+    assert one.json()["address"] == str(block[1]) and one.json()["cidr"] == 32
+    two = assign(web2, second)
+    assert two.status_code == 201, two.content
+    assert errors(assign(web2, first), 422)  # that address is taken
+    assert errors(assign(web2, str(block)), 422)[0].startswith("address:")  # overlaps both
+    held = client.get(f"/metal/v1/ips/{reservation['id']}").json()["assignments"]
+    assert {h["href"] for h in held} == {
+        f"/metal/v1/ips/{one.json()['id']}",
+        f"/metal/v1/ips/{two.json()['id']}",
+    }
+    free = client.get(f"/metal/v1/ips/{reservation['id']}/available", {"cidr": 32}).json()
+    assert sorted(free["available"]) == sorted(f"{block[i]}/32" for i in (0, 3))
