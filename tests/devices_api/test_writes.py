@@ -3,11 +3,16 @@ events and SSH keys; user data validation. Every refusal is Metal's {"errors": [
 nothing written."""
 
 import ipaddress
+import threading
 
 import pytest
+from django.db import connection
 
+from inventory import services as inventory_services
 from inventory.models import IPReservation
+from portal.errors import Conflict
 from portal.models import Event
+from provisioning import services
 from provisioning.models import Batch, Device, IPAssignment, Operation
 from tests import factories
 
@@ -383,3 +388,53 @@ def test_one_address_of_an_elastic_block(api, world, deploy, catalogue):
     }
     free = client.get(f"/metal/v1/ips/{reservation['id']}/available", {"cidr": 32}).json()
     assert sorted(free["available"]) == sorted(f"{block[i]}/32" for i in (0, 3))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_assignments_of_one_block_never_overlap(world, deploy, catalogue):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are what is under test; run with DATABASE_URL=postgres://…")
+    devices = [deploy(world.web, world.alice, hostnames=[f"web-{i}"]) for i in range(2)]
+    reservation = inventory_services.reserve_ips(
+        project=world.web,
+        acting_user=world.alice,
+        kind="public_ipv4",
+        quantity=4,
+        metro=catalogue.sv,
+    )
+    block = ipaddress.ip_network(reservation.network)
+    # Every thread wants an address the others want too, or the whole block.
+    wanted = [
+        f"{block[1]}/32",
+        f"{block[1]}/32",
+        f"{block[2]}/32",
+        str(block),
+        str(block),
+        f"{block[2]}/32",
+    ]
+    barrier = threading.Barrier(len(wanted))
+    outcomes: list[str] = []
+
+    def assign(device, network):
+        try:
+            barrier.wait()
+            services.assign_ip(
+                reservation=reservation, device=device, acting_user=world.alice, network=network
+            )
+            outcomes.append("assigned")
+        except Conflict:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    pairs = [(devices[i % 2], network) for i, network in enumerate(wanted)]
+    threads = [threading.Thread(target=assign, args=pair) for pair in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = [
+        ipaddress.ip_network(n) for n in reservation.assignments.values_list("network", flat=True)
+    ]
+    assert len(outcomes) == len(wanted) and outcomes.count("assigned") == len(held) >= 1
+    assert not any(a.overlaps(b) for i, a in enumerate(held) for b in held[i + 1 :])
