@@ -6,7 +6,6 @@ through `visible()` and written through inventory.services with acting_user.
 """
 
 import ipaddress
-import uuid
 from itertools import islice
 
 from django.db.models import QuerySet
@@ -14,7 +13,7 @@ from django.http import Http404
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 
-from portal.api.metal import ALL_METHODS, MetalView, scope_to_project
+from portal.api.metal import ALL_METHODS, MetalView, by_id_or_code, scope_to_project
 from portal.models import Organization, Project
 
 from .. import ipam, services
@@ -28,20 +27,6 @@ scope_to_project(IPReservation, "project")
 # here, so the answer stops at this many.
 MAX_AVAILABLE = 1024
 IPS_PER_PAGE = 250  # the spec's own default for GET /projects/{id}/ips
-
-
-def _as_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-def _by_code_or_id(queryset: QuerySet, value: str, code_field: str):
-    """The row whose id (UUID) or code/slug is `value`, or None."""
-    as_uuid = _as_uuid(value)
-    lookup = {"uuid": as_uuid} if as_uuid else {code_field: value}
-    return queryset.filter(**lookup).first()
 
 
 def _list_param(request, *names: str) -> list[str]:
@@ -112,7 +97,7 @@ class MetroView(MetalView):
     """/locations/metros/{id}: the id, or the metro code as clients often pass."""
 
     def get(self, request, id):
-        metro = _by_code_or_id(Metro.objects.all(), id, "code")
+        metro = by_id_or_code(Metro.objects.all(), id, "code")
         if metro is None:
             raise Http404
         return self.render(s.MetroSerializer, metro)
@@ -230,11 +215,11 @@ def _reservation_location(data: dict) -> tuple[Metro | None, Facility | None]:
     metro = facility = None
     if data.get("facility"):
         facilities = Facility.objects.select_related("metro")
-        facility = _by_code_or_id(facilities, data["facility"], "code")
+        facility = by_id_or_code(facilities, data["facility"], "code")
         if facility is None:
             raise drf.ValidationError({"facility": "Unknown facility."})
     if data.get("metro"):
-        metro = _by_code_or_id(Metro.objects.all(), data["metro"], "code")
+        metro = by_id_or_code(Metro.objects.all(), data["metro"], "code")
         if metro is None:
             raise drf.ValidationError({"metro": "Unknown metro."})
         if facility is not None and facility.metro_id != metro.pk:

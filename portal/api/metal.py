@@ -7,6 +7,7 @@ subclass `MetalView`.
 """
 
 import math
+import uuid
 from collections.abc import Iterable
 from datetime import UTC
 
@@ -272,6 +273,21 @@ def paginate(
         "last_page": last_page,
     }
     return rows, meta
+
+
+def as_uuid(value: str) -> uuid.UUID | None:
+    """`value` as a UUID, or None when it is not one (ids and names share query parameters)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def by_id_or_code(queryset: QuerySet, value: str, code_field: str):
+    """The row whose id (a UUID) or code/slug is `value`, or None: Metal clients name plans,
+    metros, facilities and operating systems either way."""
+    key = as_uuid(value)
+    return queryset.filter(**({"uuid": key} if key else {code_field: value})).first()
 
 
 class MetalView(APIView):

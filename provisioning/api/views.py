@@ -9,7 +9,6 @@ one is a 422 on its own field before any service runs.
 
 import ipaddress
 import json
-import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -19,12 +18,12 @@ from rest_framework.response import Response
 
 from inventory.api import assignments as inventory_assignments
 from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
-from portal.api.metal import ALL_METHODS, MetalView, scope_to_project
+from portal.api.metal import ALL_METHODS, MetalView, as_uuid, by_id_or_code, scope_to_project
 from portal.api.serializers import EventSerializer, SSHKeySerializer
 from portal.models import Event, EventRelation, Organization, Project, SSHKey, User
 
 from .. import services
-from ..boot.metadata import api_metadata
+from ..boot.metadata import METADATA_RELATED, api_metadata
 from ..forms import clean_userdata
 from ..models import Batch, Device, IPAssignment
 from . import serializers as s
@@ -33,22 +32,8 @@ scope_to_project(Device, "project")
 scope_to_project(Batch, "project")
 scope_to_project(IPAssignment, "device__project")
 
-_METADATA_RELATIONS = ("plan", "metro", "facility", "operating_system", "machine", "project")
 DEVICES_PER_PAGE = 20  # the spec's default for device lists
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
-
-
-def _as_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-def _named(queryset: QuerySet, value: str, field: str):
-    """The row whose id (a UUID) or code/slug is `value`, or None."""
-    as_uuid = _as_uuid(value)
-    return queryset.filter(**({"uuid": as_uuid} if as_uuid else {field: value})).first()
 
 
 def _list_param(request, *names: str) -> list[str]:
@@ -83,8 +68,8 @@ def filter_devices(request, devices: QuerySet) -> QuerySet:
     search = (params.get("search") or "").strip()
     if search:
         query = Q(hostname__icontains=search) | Q(description__icontains=search)
-        if _as_uuid(search):
-            query |= Q(uuid=_as_uuid(search))
+        if key := as_uuid(search):
+            query |= Q(uuid=key)
         devices = devices.filter(query)
     if params.get("hostname"):
         devices = devices.filter(hostname__iexact=params["hostname"].strip())
@@ -103,9 +88,9 @@ def filter_devices(request, devices: QuerySet) -> QuerySet:
     ):
         value = (params.get(name) or "").strip()
         if value:
-            as_uuid = _as_uuid(value)
-            lookup = f"{field}__uuid" if as_uuid else f"{field}__{code}__iexact"
-            devices = devices.filter(**{lookup: as_uuid or value})
+            key = as_uuid(value)
+            lookup = f"{field}__uuid" if key else f"{field}__{code}__iexact"
+            devices = devices.filter(**{lookup: key or value})
     device_type = (params.get("type") or "").strip()
     if device_type:
         # Every server here is on demand: no spot market, no hardware reservations.
@@ -133,7 +118,7 @@ def filter_devices(request, devices: QuerySet) -> QuerySet:
 
 def _device_request(project: Project, data: dict, quantity: int = 1, hostnames=()):
     """A services.DeviceRequest from validated DeviceCreateInput; unknown names are 422s."""
-    plan = _named(Plan.objects.filter(active=True), data["plan"], "slug")
+    plan = by_id_or_code(Plan.objects.filter(active=True), data["plan"], "slug")
     if plan is None:
         raise drf.ValidationError({"plan": f"Unknown plan '{data['plan']}'."})
     os_name = data["operating_system"].strip()
@@ -144,21 +129,21 @@ def _device_request(project: Project, data: dict, quantity: int = 1, hostnames=(
             )
         operating_system = OperatingSystem.objects.filter(custom_ipxe=True).first()
     else:
-        operating_system = _named(OperatingSystem.objects.all(), os_name, "slug")
+        operating_system = by_id_or_code(OperatingSystem.objects.all(), os_name, "slug")
     if operating_system is None:
         raise drf.ValidationError({"operating_system": f"Unknown operating system '{os_name}'."})
     metros, facilities = [], []
     for name in data.get("metro") or ():
         if name == "any":
             continue
-        metro = _named(Metro.objects.all(), name, "code")
+        metro = by_id_or_code(Metro.objects.all(), name, "code")
         if metro is None:
             raise drf.ValidationError({"metro": f"Unknown metro '{name}'."})
         metros.append(metro)
     for name in data.get("facility") or ():
         if name == "any":
             continue
-        facility = _named(Facility.objects.select_related("metro"), name, "code")
+        facility = by_id_or_code(Facility.objects.select_related("metro"), name, "code")
         if facility is None:
             raise drf.ValidationError({"facility": f"Unknown facility '{name}'."})
         facilities.append(facility)
@@ -271,7 +256,7 @@ class DeviceActionsView(MetalView):
         operating_system = None
         os_name = (data.get("operating_system") or "").strip()
         if data["type"] == "reinstall" and os_name:
-            operating_system = _named(OperatingSystem.objects.all(), os_name, "slug")
+            operating_system = by_id_or_code(OperatingSystem.objects.all(), os_name, "slug")
             if operating_system is None:
                 raise drf.ValidationError(
                     {"operating_system": f"Unknown operating system '{os_name}'."}
@@ -347,7 +332,7 @@ class DeviceMetadataView(MetalView):
     """/devices/{id}/metadata"""
 
     def get(self, request, id):
-        queryset = self.visible(Device).select_related(*_METADATA_RELATIONS)
+        queryset = self.visible(Device).select_related(*METADATA_RELATED)
         return Response(api_metadata(self.get_visible(Device, id, queryset)))
 
 
