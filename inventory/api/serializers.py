@@ -8,6 +8,7 @@ from portal.api.metal import MetalSerializer, Ref, Timestamp
 from portal.api.serializers import CustomDataField, ProjectSerializer
 from portal.hrefs import href_for
 
+from .. import ipam
 from ..models import Facility, IPBlock
 from . import assignments
 
@@ -125,19 +126,50 @@ class OperatingSystemSerializer(MetalSerializer):
         return _price(obj.hourly_price) if obj.hourly_price else {}
 
 
-class IPReservationSerializer(MetalSerializer):
-    """Metal IPReservation. It carries `type` and never `assigned_to`: the SDK resolves the
-    oneOf of GET /ips/{id} by exactly that difference from an IPAssignment."""
+class SubnetSerializer(MetalSerializer):
+    """What Metal derives from a subnet, alike for reservations and device assignments;
+    subclasses say which subnet (`subnet`) and which address in it is the object's."""
 
-    select = ("block",)
-
-    type = serializers.CharField(source="block.kind", read_only=True)
     address = serializers.SerializerMethodField()
     address_family = serializers.SerializerMethodField()
     cidr = serializers.SerializerMethodField()
     netmask = serializers.SerializerMethodField()
     network = serializers.SerializerMethodField()
     gateway = serializers.SerializerMethodField()
+
+    def subnet(self, obj) -> ipam.Network:
+        raise NotImplementedError
+
+    def get_address(self, obj) -> str:
+        return str(self.subnet(obj).network_address)
+
+    def get_address_family(self, obj) -> int:
+        return self.subnet(obj).version
+
+    def get_cidr(self, obj) -> int:
+        return self.subnet(obj).prefixlen
+
+    def get_netmask(self, obj) -> str:
+        return str(self.subnet(obj).netmask)
+
+    def get_network(self, obj) -> str:
+        return str(self.subnet(obj).network_address)
+
+    def get_gateway(self, obj) -> str:
+        net = self.subnet(obj)
+        # A /31 (/127) is a point-to-point pair and a /32 a single address: no spare gateway.
+        if net.num_addresses <= 2:
+            return str(net.network_address)
+        return str(net.network_address + 1)
+
+
+class IPReservationSerializer(SubnetSerializer):
+    """Metal IPReservation. It carries `type` and never `assigned_to`: the SDK resolves the
+    oneOf of GET /ips/{id} by exactly that difference from an IPAssignment."""
+
+    select = ("block",)
+
+    type = serializers.CharField(source="block.kind", read_only=True)
     public = serializers.SerializerMethodField()
     global_ip = serializers.SerializerMethodField()
     management = serializers.BooleanField(read_only=True)
@@ -158,27 +190,8 @@ class IPReservationSerializer(MetalSerializer):
     created_at = Timestamp(read_only=True)
     updated_at = Timestamp(read_only=True)
 
-    def get_address(self, obj) -> str:
-        return str(obj.ip_network.network_address)
-
-    def get_address_family(self, obj) -> int:
-        return obj.ip_network.version
-
-    def get_cidr(self, obj) -> int:
-        return obj.ip_network.prefixlen
-
-    def get_netmask(self, obj) -> str:
-        return str(obj.ip_network.netmask)
-
-    def get_network(self, obj) -> str:
-        return str(obj.ip_network.network_address)
-
-    def get_gateway(self, obj) -> str:
-        net = obj.ip_network
-        # A /31 (/127) is a point-to-point pair and a /32 a single address: no spare gateway.
-        if net.num_addresses <= 2:
-            return str(net.network_address)
-        return str(net.network_address + 1)
+    def subnet(self, obj) -> ipam.Network:
+        return obj.ip_network
 
     def get_public(self, obj) -> bool:
         return obj.block.kind != IPBlock.Kind.PRIVATE_IPV4

@@ -14,6 +14,7 @@ from inventory.api.serializers import (
     MetroSerializer,
     OperatingSystemSerializer,
     PlanSerializer,
+    SubnetSerializer,
 )
 from portal.api.metal import MetalSerializer, Ref, Timestamp
 from portal.api.serializers import CustomDataField, ProjectSerializer, SSHKeySerializer
@@ -59,18 +60,12 @@ def _parse_network(network: str) -> ipaddress.IPv4Network | ipaddress.IPv6Networ
     return ipaddress.ip_network(network)
 
 
-class IPAssignmentSerializer(MetalSerializer):
+class IPAssignmentSerializer(SubnetSerializer):
     """Metal IPAssignment: `assigned_to` and no `type`, so the SDK's oneOf for /ips/{id}
     resolves it to an assignment, never to a reservation."""
 
     select = ("reservation__block", "device")
 
-    address = serializers.SerializerMethodField()
-    address_family = serializers.SerializerMethodField()
-    cidr = serializers.SerializerMethodField()
-    netmask = serializers.SerializerMethodField()
-    network = serializers.SerializerMethodField()
-    gateway = serializers.SerializerMethodField()
     public = serializers.BooleanField(read_only=True)
     management = serializers.BooleanField(read_only=True)
     manageable = serializers.SerializerMethodField()
@@ -81,27 +76,11 @@ class IPAssignmentSerializer(MetalSerializer):
     parent_block = serializers.SerializerMethodField()
     created_at = Timestamp(read_only=True)
 
-    def _net(self, obj):
+    def subnet(self, obj) -> ipam.Network:
         return _parse_network(obj.network)
 
     def get_address(self, obj) -> str:
-        return str(ipam.server_address(self._net(obj)))
-
-    def get_address_family(self, obj) -> int:
-        return self._net(obj).version
-
-    def get_cidr(self, obj) -> int:
-        return self._net(obj).prefixlen
-
-    def get_netmask(self, obj) -> str:
-        return str(self._net(obj).netmask)
-
-    def get_network(self, obj) -> str:
-        return str(self._net(obj).network_address)
-
-    def get_gateway(self, obj) -> str:
-        net = self._net(obj)
-        return str(net.network_address if net.num_addresses <= 2 else net.network_address + 1)
+        return str(ipam.server_address(self.subnet(obj)))
 
     def get_manageable(self, obj) -> bool:
         return not obj.management
