@@ -7,13 +7,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
 from portal import audit
 from portal.errors import ServiceError
 from portal.models import Project, User
 from portal.permissions import can_manage_project, require
 
-from . import ipam
+from . import ipam, signals
 from .models import Facility, IPBlock, IPReservation, Machine, Metro, Plan
 
 # Sizes a project may reserve, per kind (Metal offered /31–/29 IPv4 publics, /56 IPv6 blocks).
@@ -267,9 +268,16 @@ def save_catalogue_item(*, instance, acting_user: User, m2m: dict | None = None)
                 for m in ms
             ]
         ) from exc
+    priced = hasattr(instance, "hourly_price") and not creating
+    if priced:
+        old_price = (
+            type(instance).objects.filter(pk=instance.pk).values_list("hourly_price", flat=True)[0]
+        )
     instance.save()
     for field, values in (m2m or {}).items():
         getattr(instance, field).set(values)
+    if priced and old_price != instance.hourly_price:
+        signals.price_changed.send(sender=type(instance), instance=instance, at=timezone.now())
     kind = instance._meta.verbose_name
     audit.record(
         f"{instance._meta.model_name}.{'created' if creating else 'updated'}",

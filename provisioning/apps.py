@@ -15,7 +15,11 @@ class ProvisioningConfig(AppConfig):
         }.items():
             hrefs.register(model_name, collection)
 
-        from . import views
+        from inventory.signals import price_changed
+
+        from . import usage, views
+
+        price_changed.connect(usage.reprice, dispatch_uid="provisioning.usage.reprice")
 
         panels.register_tab(panels.ProjectTab("servers", "Servers", "provisioning:devices"))
         panels.register_tab(panels.ProjectTab("ips", "IPs", "provisioning:ips"))

@@ -5,7 +5,9 @@ with the unit price copied in when it opens, so a later price change never rewri
 used. The services and the runner call four hooks: `open_device` at allocation, `confirm_device`
 when the device first reaches active (a device that never does is never billed),
 `switch_os` when a reinstall changes the OS, and `close_device` when deletion is requested.
-Power-off changes nothing: the machine stays reserved, so it stays billed.
+Power-off changes nothing: the machine stays reserved, so it stays billed. When an operator
+changes a price, `reprice` ends each running interval of that item at its next started hour
+and opens its successor at the new price: history keeps the prices it was used at.
 
 Quantities come from the intervals alone. In whole started hours (USAGE_METERING="hour") the
 hours are counted from each interval's own start, and an hour belongs to the window in which
@@ -84,10 +86,7 @@ def confirm_device(device: Device) -> None:
 def switch_os(device: Device, os_: OperatingSystem) -> None:
     """A reinstall changes the OS: the old licence stops and the new one starts, same instant."""
     now = timezone.now()
-    open_os = UsageInterval.objects.filter(
-        device=device, item=UsageInterval.Item.OS, ended_at__isnull=True
-    )
-    open_os.update(ended_at=now)
+    _stop(UsageInterval.objects.filter(device=device, item=UsageInterval.Item.OS), now)
     if _os_priced(os_):
         # Reinstalls start from active or inactive only, so the device is already billable.
         _os_interval(device, os_, now, billable=True).save()
@@ -95,9 +94,45 @@ def switch_os(device: Device, os_: OperatingSystem) -> None:
 
 def close_device(device: Device) -> None:
     """Deletion was requested: the meters stop now (cleaning the disks is not the tenant's)."""
-    UsageInterval.objects.filter(device=device, ended_at__isnull=True).update(
-        ended_at=timezone.now()
+    _stop(UsageInterval.objects.filter(device=device), timezone.now())
+
+
+def _stop(intervals: QuerySet, at: datetime) -> None:
+    """End the running intervals at `at`; one queued to start later (a new price from the next
+    hour on) never starts."""
+    intervals.filter(ended_at__isnull=True, started_at__gt=at).delete()
+    intervals.filter(ended_at__isnull=True).update(ended_at=at)
+
+
+def reprice(sender, instance, at: datetime, **kwargs) -> None:
+    """A plan's or licensed OS's hourly price changed: every running meter of it goes on at the
+    new price from its next started hour (from `at` when metering by the second), so each
+    hour is billed at the price it started at and none is counted twice. (Receiver of
+    inventory.signals.price_changed.)"""
+    if isinstance(instance, OperatingSystem):
+        item, field = UsageInterval.Item.OS, "operating_system"
+    else:
+        item, field = UsageInterval.Item.PLAN, "plan"
+    running = UsageInterval.objects.select_for_update().filter(
+        item=item, ended_at__isnull=True, **{field: instance}
     )
+    successors = []
+    for interval in running:
+        if interval.unit_price == instance.hourly_price:
+            continue
+        if interval.started_at >= at:  # queued by an earlier change, not started yet
+            interval.unit_price = instance.hourly_price
+            interval.save(update_fields=["unit_price"])
+            continue
+        split = at
+        if settings.USAGE_METERING != "second":
+            split = interval.started_at + HOUR * -((interval.started_at - at) // HOUR)
+        interval.ended_at = split
+        interval.save(update_fields=["ended_at"])
+        interval.pk, interval.started_at, interval.ended_at = None, split, None
+        interval.unit_price = instance.hourly_price
+        successors.append(interval)
+    UsageInterval.objects.bulk_create(successors)
 
 
 def billed_hours(interval: UsageInterval, start: datetime, end: datetime, now: datetime):

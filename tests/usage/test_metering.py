@@ -5,8 +5,10 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError
 
+from inventory import services as inventory_services
 from provisioning import usage
 from provisioning.models import UsageInterval
+from tests import factories
 
 from .conftest import act, at, delete, finish
 
@@ -140,6 +142,63 @@ def test_price_change_does_not_rewrite_history(web, alice, deploy, clock, site):
         ("old-price", Decimal("2.0000")),
     ]
     assert spent(web, JAN, FEB) == Decimal("4.00")
+
+
+@pytest.mark.parametrize(
+    ("metering", "expected"),
+    [
+        # 08:00-10:30 with the price going 0.50 -> 2.00 at 09:10: the hour started at 09:00
+        # keeps its 0.50, the one starting at 10:00 costs 2.00.
+        ("hour", Decimal("3.00")),
+        # By the second: 70 min at 0.50 + 80 min at 2.00.
+        ("second", Decimal("3.25")),
+    ],
+)
+def test_a_price_change_applies_to_running_servers_from_then_on(
+    web, alice, deploy, clock, site, settings, metering, expected
+):
+    settings.USAGE_METERING = metering
+    plan = site[1]
+    operator = factories.make_user("operator@example.com", staff=True)
+    clock(at(2031, 1, 10, 8, 0))
+    device = finish(deploy(web, alice))
+    clock(at(2031, 1, 10, 9, 10))
+    plan.hourly_price = Decimal("2.00")
+    inventory_services.save_catalogue_item(instance=plan, acting_user=operator)
+    clock(at(2031, 1, 10, 10, 30))
+    delete(device, alice)
+    assert spent(web, JAN, FEB) == expected
+    assert device.usage_intervals.filter(ended_at__isnull=True).count() == 0
+
+
+def test_a_server_deleted_before_its_new_price_starts_never_pays_it(
+    web, alice, deploy, clock, site
+):
+    plan = site[1]
+    operator = factories.make_user("operator@example.com", staff=True)
+    clock(at(2031, 1, 10, 8, 0))
+    device = finish(deploy(web, alice))
+    clock(at(2031, 1, 10, 8, 10))
+    plan.hourly_price = Decimal("2.00")  # from 09:00 for this server
+    inventory_services.save_catalogue_item(instance=plan, acting_user=operator)
+    clock(at(2031, 1, 10, 8, 40))
+    delete(device, alice)
+    assert spent(web, JAN, FEB) == Decimal("0.50")
+    assert device.usage_intervals.count() == 1
+
+
+def test_two_price_changes_within_an_hour_leave_the_last_one(web, alice, deploy, clock, site):
+    plan = site[1]
+    operator = factories.make_user("operator@example.com", staff=True)
+    clock(at(2031, 1, 10, 8, 0))
+    device = finish(deploy(web, alice))
+    for minute, price in ((10, "2.00"), (20, "3.00")):
+        clock(at(2031, 1, 10, 8, minute))
+        plan.hourly_price = Decimal(price)
+        inventory_services.save_catalogue_item(instance=plan, acting_user=operator)
+    clock(at(2031, 1, 10, 9, 30))
+    delete(device, alice)
+    assert spent(web, JAN, FEB) == Decimal("3.50")  # 08:00 at 0.50, 09:00 at 3.00
 
 
 def test_database_refuses_a_second_open_meter(web, alice, deploy):
