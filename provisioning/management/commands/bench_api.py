@@ -12,8 +12,6 @@ import http.client
 import ipaddress
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,12 +26,8 @@ from inventory.models import Facility, IPBlock, IPReservation, Machine, Operatin
 from portal import services as portal_services
 from portal.diagnostics import read_query_counts
 from portal.models import Project
-from provisioning.management.commands.bench_provision import (
-    BENCH_BLOCKS,
-    ROOT,
-    _free_port,
-    _tree_cpu_seconds,
-)
+from provisioning.bench.processes import free_port, start_gunicorn, tree_cpu_seconds
+from provisioning.management.commands.bench_provision import BENCH_BLOCKS
 from provisioning.models import Device, IPAssignment
 
 BATCH = 2000
@@ -104,7 +98,7 @@ class Command(BaseCommand):
         (workdir / "body.json").write_bytes(body)
         counts = workdir / "queries"
         counts.mkdir()
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "provisioning.bench.settings",
@@ -114,23 +108,7 @@ class Command(BaseCommand):
             "SECURE_SSL_REDIRECT": "0",
             "LOG_LEVEL": "WARNING",
         }
-        web = subprocess.Popen(  # noqa: S603 - our own interpreter
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "portal.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(web_workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-        )
+        web = start_gunicorn(port, web_workers, env)
         try:
             self._wait_for(port)
             served = _get(port, api, headers)
@@ -142,9 +120,9 @@ class Command(BaseCommand):
                 ("baseline", "/bench/baseline", {}),
             ):
                 _hammer(port, path, hdrs, min(2.0, seconds), clients)  # warm both workers
-                cpu_before = _tree_cpu_seconds(web.pid)
+                cpu_before = tree_cpu_seconds(web.pid)
                 ok, failed = _hammer(port, path, hdrs, seconds, clients)
-                runs[name] = (ok, failed, _tree_cpu_seconds(web.pid) - cpu_before)
+                runs[name] = (ok, failed, tree_cpu_seconds(web.pid) - cpu_before)
             queries = {n: self._queries(port, project, headers, n, counts) for n in (10, 100)}
         finally:
             os.killpg(web.pid, signal.SIGTERM)

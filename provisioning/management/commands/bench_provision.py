@@ -11,7 +11,6 @@ IRONYARD_QUERY_COUNT_DIR instrumentation (portal.diagnostics).
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from portal import services as portal_services
 from portal.diagnostics import read_query_counts
 from portal.models import Project
 from provisioning import services
+from provisioning.bench.processes import free_port, start_gunicorn, tree_cpu_seconds
 from provisioning.models import Device
 from provisioning.virtualrack import RackConfig, VirtualRack
 
@@ -37,31 +37,6 @@ BENCH_BLOCKS = [
     ("private_ipv4", "10.100.0.0/16"),
     ("public_ipv6", "2001:db8:100::/48"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and all its live descendants (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, stack, seen = 0.0, [pid], set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-        stack.extend(int(c) for c in children)
-    return total
 
 
 class Command(BaseCommand):
@@ -76,7 +51,7 @@ class Command(BaseCommand):
     def handle(self, *args, servers, web_workers, concurrency, timeout, **options):
         if Device.objects.exists():
             raise CommandError("This database already has devices; use a scratch database.")
-        port = _free_port()
+        port = free_port()
         portal_url = f"http://127.0.0.1:{port}"
         counts = Path(tempfile.mkdtemp(prefix="ironyard-queries-"))
         plan, os_, metro, project, user = self._catalogue(servers)
@@ -93,23 +68,7 @@ class Command(BaseCommand):
                 "IRONYARD_INSECURE_HTTP": "1",
                 "SECURE_SSL_REDIRECT": "0",
             }
-            web = subprocess.Popen(  # noqa: S603 - our own interpreter
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "portal.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    str(web_workers),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=env,
-                start_new_session=True,
-            )
+            web = start_gunicorn(port, web_workers, env)
             worker = subprocess.Popen(  # noqa: S603 - our own interpreter
                 [
                     sys.executable,
@@ -135,8 +94,8 @@ class Command(BaseCommand):
             try:
                 time.sleep(3)  # let both come up before the clock starts
                 web_before, worker_before = (
-                    _tree_cpu_seconds(web.pid),
-                    _tree_cpu_seconds(worker.pid),
+                    tree_cpu_seconds(web.pid),
+                    tree_cpu_seconds(worker.pid),
                 )
                 rack_before = time.process_time()
                 queries_before = read_query_counts(counts)
@@ -148,8 +107,8 @@ class Command(BaseCommand):
                 created = time.monotonic() - started
                 self._wait(servers, started, timeout)
                 elapsed = time.monotonic() - started
-                web_cpu = _tree_cpu_seconds(web.pid) - web_before
-                worker_cpu = _tree_cpu_seconds(worker.pid) - worker_before
+                web_cpu = tree_cpu_seconds(web.pid) - web_before
+                worker_cpu = tree_cpu_seconds(worker.pid) - worker_before
                 rack_cpu = time.process_time() - rack_before
                 time.sleep(1.5)  # let the counters flush
                 queries = read_query_counts(counts) - queries_before
