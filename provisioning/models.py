@@ -1,9 +1,14 @@
 """Devices (a tenant's server, bound to one machine while it lives), batches, the IP addresses
 assigned to them, and the ledger of operations and steps that changes them."""
 
+import ipaddress
+
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.functional import cached_property
 
+from inventory import ipam
 from inventory.models import Facility, IPReservation, Machine, Metro, OperatingSystem, Plan
 from portal.crypto import EncryptedTextField
 from portal.models import Project, SSHKey, User, UUIDModel
@@ -111,6 +116,15 @@ class Device(UUIDModel):
         return self.hostname
 
     @property
+    def readable_root_password(self) -> str | None:
+        """The initial root password during its first day, as on Metal; afterwards None (the
+        stored value stops meaning anything once the owner changes it)."""
+        expires = self.root_password_expires_at
+        if self.root_password and expires is not None and timezone.now() < expires:
+            return self.root_password
+        return None
+
+    @property
     def is_settled(self) -> bool:
         """No operation is moving this device (pages stop polling)."""
         return self.state in {
@@ -168,6 +182,15 @@ class IPAssignment(UUIDModel):
 
     def __str__(self) -> str:
         return self.network
+
+    @cached_property
+    def subnet(self) -> ipam.Network:
+        return ipaddress.ip_network(self.network)
+
+    @property
+    def address(self) -> str:
+        """The server's own address in the subnet (what the metadata service tells it)."""
+        return str(ipam.server_address(self.subnet))
 
 
 class Operation(UUIDModel):

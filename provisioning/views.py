@@ -2,8 +2,6 @@
 detail and the project's IPs. Reads start from `for_user()` (not visible → 404); writes go
 through provisioning/inventory services (a refusal lands on the form or as a message)."""
 
-import ipaddress
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -13,12 +11,10 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from inventory import ipam
 from inventory import services as inventory_services
 from inventory.models import IPReservation
 from portal.errors import Forbidden, ServiceError
@@ -57,16 +53,11 @@ def _device(request, device_id) -> Device:
 
 def _device_context(request, device: Device) -> dict:
     context = _project_context(request, device.project, "servers")
-    now = timezone.now()
     context.update(
         device=device,
         can_operate=can_operate_project(request.user, device.project),
         reinstall_form=forms.ReinstallForm(device=device),
-        password_available=bool(
-            device.root_password
-            and device.root_password_expires_at
-            and device.root_password_expires_at > now
-        ),
+        password_available=device.readable_root_password is not None,
         events=_timeline(request, device),
         # A status fragment (polled while the server works, or answering an action) also
         # brings the timeline up to date, out of band.
@@ -333,21 +324,10 @@ def _timeline(request, device: Device):
     )
 
 
-def _with_addresses(assignments) -> list:
-    """The assignments, each with the server's own `address` in it (what the metadata service
-    tells the server: 198.51.100.1 in 198.51.100.0/31), its `prefix` length and IP `version`."""
-    assignments = list(assignments)
-    for assignment in assignments:
-        network = ipaddress.ip_network(assignment.network)
-        assignment.address = str(ipam.server_address(network))
-        assignment.prefix, assignment.version = network.prefixlen, network.version
-    return assignments
-
-
 def _ssh_host(addresses) -> str:
     """The server's own public IPv4, if it has one."""
     for assignment in addresses:
-        if assignment.public and assignment.version == 4:
+        if assignment.public and assignment.subnet.version == 4:
             return assignment.address
     return ""
 
@@ -364,7 +344,7 @@ def device_detail(request: HtmxHttpRequest, device_id):
         )
         return _settled_response(response, device.is_settled)
     context.update(
-        addresses=_with_addresses(
+        addresses=list(
             device.ip_assignments.select_related("reservation").order_by("-public", "network")
         ),
         settings_form=forms.DeviceSettingsForm.for_device(device),

@@ -5,7 +5,6 @@ tolerate what old clients send, the views resolve names to rows and the services
 import functools
 import ipaddress
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from inventory import ipam
@@ -149,12 +148,7 @@ class DeviceSerializer(MetalSerializer):
         return "root"
 
     def get_root_password(self, obj) -> str | None:
-        # Shown only for the first day after provisioning, as on Metal; the stored value is
-        # the initial one and stops meaning anything once the owner changes it.
-        expires = obj.root_password_expires_at
-        if obj.root_password and expires is not None and timezone.now() < expires:
-            return obj.root_password
-        return None
+        return obj.readable_root_password
 
     def get_provisioning_percentage(self, obj) -> float | None:
         value = obj.provisioning_percentage

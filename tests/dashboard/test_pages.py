@@ -33,8 +33,11 @@ def test_servers_list_filters_and_search(client, alice, web, deploy):
     assert "db-1" not in client.get(url, {"state": "active"}).content.decode()
     found = client.get(url, {"q": "db"}).content.decode()
     assert "db-1" in found and "www-1" not in found
-    ip = IPAssignment.objects.filter(device=b, public=True).first().network.split("/")[0]
-    assert "www-1" in client.get(url, {"q": ip}).content.decode()
+    public = IPAssignment.objects.filter(device=b, public=True).first()
+    ip = public.network.split("/")[0]
+    found = client.get(url, {"q": ip}).content.decode()
+    assert "www-1" in found
+    assert f">{public.address}</td>" in found  # the server's own address, not its subnet's
     fragment = client.get(url, {"plan": "nope"}, headers=HX)
     assert b"<html" not in fragment.content and b"No servers match" in fragment.content
 
