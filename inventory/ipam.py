@@ -60,3 +60,11 @@ def server_address(subnet: Network) -> ipaddress.IPv4Address | ipaddress.IPv6Add
     if subnet.num_addresses == 2:
         return subnet.network_address + 1
     return subnet.network_address + 2
+
+
+def gateway_address(subnet: Network) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A subnet's gateway: its first address in a /31 (/127) pair or a lone /32 (/128), which
+    have no spare one, else its first host."""
+    if subnet.num_addresses <= 2:
+        return subnet.network_address
+    return subnet.network_address + 1

@@ -156,11 +156,7 @@ class SubnetSerializer(MetalSerializer):
         return str(self.subnet(obj).network_address)
 
     def get_gateway(self, obj) -> str:
-        net = self.subnet(obj)
-        # A /31 (/127) is a point-to-point pair and a /32 a single address: no spare gateway.
-        if net.num_addresses <= 2:
-            return str(net.network_address)
-        return str(net.network_address + 1)
+        return str(ipam.gateway_address(self.subnet(obj)))
 
 
 class IPReservationSerializer(SubnetSerializer):

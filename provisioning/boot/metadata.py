@@ -61,21 +61,17 @@ def device_for_address(address: str | None, *related: str) -> Device | None:
 
 def _address(assignment: IPAssignment) -> dict:
     """One assigned subnet in the metadata service's shape (first host is the gateway)."""
-    net = ipaddress.ip_network(assignment.network)
+    net = assignment.subnet
     parent = ipaddress.ip_network(assignment.reservation.network)
-    address = ipam.server_address(net)
-    if net.num_addresses == 1:
-        # A lone elastic address: the gateway is the reservation's first address.
-        gateway = parent[0] if parent.num_addresses <= 2 else parent[1]
-    else:
-        gateway = net[0] if net.num_addresses == 2 else net[1]
+    # A lone elastic address routes through its reservation's gateway.
+    gateway = ipam.gateway_address(parent if net.num_addresses == 1 else net)
     return {
         "id": str(assignment.uuid),
         "address_family": net.version,
         "netmask": str(net.netmask),
         "public": assignment.public,
         "management": assignment.management,
-        "address": str(address),
+        "address": assignment.address,
         "gateway": str(gateway),
         "network": str(net.network_address),
         "cidr": net.prefixlen,
