@@ -13,7 +13,7 @@ from django.http import Http404
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 
-from portal.api.metal import ALL_METHODS, MetalView, by_id_or_code, scope_to_project
+from portal.api.metal import ALL_METHODS, MetalView, by_id_or_code, list_param, scope_to_project
 from portal.models import Organization, Project
 
 from .. import ipam, services
@@ -27,15 +27,6 @@ scope_to_project(IPReservation, "project")
 # here, so the answer stops at this many.
 MAX_AVAILABLE = 1024
 IPS_PER_PAGE = 250  # the spec's own default for GET /projects/{id}/ips
-
-
-def _list_param(request, *names: str) -> list[str]:
-    """A list query parameter, repeated (`a=x&a=y`) or comma-joined (`a=x,y`) or both."""
-    values = []
-    for name in names:
-        for raw in request.query_params.getlist(name):
-            values += [v.strip() for v in raw.split(",") if v.strip()]
-    return values
 
 
 # Catalogue
@@ -52,7 +43,7 @@ def catalogue_plans(request) -> QuerySet:
     slug = request.query_params.get("slug")
     if slug:
         plans = plans.filter(slug=slug)
-    wanted = set(_list_param(request, "categories[]", "categories"))
+    wanted = set(list_param(request, "categories[]", "categories"))
     if wanted:
         # JSON containment is not portable to SQLite; the catalogue is small, so match here.
         rows = plans.values_list("pk", "categories")
@@ -233,7 +224,7 @@ class ProjectIPsView(MetalView):
     def get(self, request, id):
         project = self.get_visible(Project, id)
         reservations = self.visible(IPReservation).filter(project=project)
-        types = _list_param(request, "types")
+        types = list_param(request, "types")
         if types:
             reservations = reservations.filter(block__kind__in=types)
         return self.render_list(

@@ -275,6 +275,15 @@ def paginate(
     return rows, meta
 
 
+def list_param(request, *names: str) -> list[str]:
+    """A list query parameter, repeated (`a=x&a=y`), comma-joined (`a=x,y`) or both."""
+    values = []
+    for name in names:
+        for raw in request.query_params.getlist(name):
+            values += [v.strip() for v in raw.split(",") if v.strip()]
+    return values
+
+
 def as_uuid(value: str) -> uuid.UUID | None:
     """`value` as a UUID, or None when it is not one (ids and names share query parameters)."""
     try:

@@ -18,7 +18,14 @@ from rest_framework.response import Response
 
 from inventory.api import assignments as inventory_assignments
 from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
-from portal.api.metal import ALL_METHODS, MetalView, as_uuid, by_id_or_code, scope_to_project
+from portal.api.metal import (
+    ALL_METHODS,
+    MetalView,
+    as_uuid,
+    by_id_or_code,
+    list_param,
+    scope_to_project,
+)
 from portal.api.serializers import EventSerializer, SSHKeySerializer
 from portal.models import Event, EventRelation, Organization, Project, SSHKey, User
 
@@ -34,15 +41,6 @@ scope_to_project(IPAssignment, "device__project")
 
 DEVICES_PER_PAGE = 20  # the spec's default for device lists
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
-
-
-def _list_param(request, *names: str) -> list[str]:
-    """A list query parameter, repeated (`a=x&a=y`), comma-joined (`a=x,y`) or both."""
-    values = []
-    for name in names:
-        for raw in request.query_params.getlist(name):
-            values += [v.strip() for v in raw.split(",") if v.strip()]
-    return values
 
 
 def _boolean_param(request, name: str) -> bool | None:
@@ -75,7 +73,7 @@ def filter_devices(request, devices: QuerySet) -> QuerySet:
         devices = devices.filter(hostname__iexact=params["hostname"].strip())
     if params.get("tag"):
         devices = devices.filter(_has_tag(params["tag"]))
-    states = _list_param(request, "state")
+    states = list_param(request, "state")
     if states:
         unknown = set(states) - set(Device.State.values)
         if unknown:
@@ -104,7 +102,7 @@ def filter_devices(request, devices: QuerySet) -> QuerySet:
     if mac:
         nics = MachineNic.objects.filter(machine=OuterRef("machine"), mac_address__iexact=mac)
         devices = devices.filter(Exists(nics))
-    categories = set(_list_param(request, "categories", "categories[]"))
+    categories = set(list_param(request, "categories", "categories[]"))
     if categories:
         # The catalogue is small and JSON containment is not portable: match plans here.
         plans = [
