@@ -208,7 +208,12 @@ def number(value: Decimal) -> str:
 
 def total_of(queryset: QuerySet, start: datetime, end: datetime) -> Decimal:
     """What `queryset`'s intervals cost in [start, end), to the cent."""
-    return money(sum((u.total for u in usages(queryset, start, end)), Decimal(0)))
+    return cost(usages(queryset, start, end))
+
+
+def cost(rows: Iterable[Usage]) -> Decimal:
+    """What these usages come to, to the cent."""
+    return money(sum((u.total for u in rows), Decimal(0)))
 
 
 def organization_month_to_date(organization: Organization) -> Decimal:

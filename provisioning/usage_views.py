@@ -101,7 +101,7 @@ def project_usage(request, project_id):
         "start": start,
         "end": end,
         "rows": sorted(rows, key=lambda u: (u.interval.device.hostname, u.interval.item)),
-        "total": usage.money(sum((u.total for u in rows), Decimal(0))),
+        "total": usage.cost(rows),
         "currency": settings.BILLING_CURRENCY,
         "chart": chart(series, start) if series else None,
     }
