@@ -52,3 +52,8 @@ def new_ssh_public_key(comment: str = "test@example") -> str:
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     )
     return f"{public.decode()} {comment}"
+
+
+def tampered(token: str) -> str:
+    """The token with its last character changed (always to a different one)."""
+    return token[:-1] + ("y" if token.endswith("x") else "x")
