@@ -12,12 +12,13 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F
+from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from inventory import bmc_access
@@ -39,8 +40,6 @@ from .models import Batch, Device, IPAssignment, Operation, Step
 from .workflows import STEP_LABELS, WAITING_STEPS, WORKFLOWS
 
 logger = logging.getLogger(__name__)
-
-DONE, WAIT = "done", "wait"
 
 
 class NotYet(Exception):
@@ -105,42 +104,37 @@ def _driver(operation: Operation):
         raise
 
 
-def _set_boot_pxe(operation: Operation, step: Step) -> str:
+def _set_boot_pxe(operation: Operation, step: Step) -> None:
     with _driver(operation) as bmc:
         bmc.set_boot_device(BootDevice.PXE, persistent=operation.device.always_pxe)
-    return DONE
 
 
-def _set_boot_disk(operation: Operation, step: Step) -> str:
+def _set_boot_disk(operation: Operation, step: Step) -> None:
     if not operation.device.always_pxe:
         with _driver(operation) as bmc:
             bmc.set_boot_device(BootDevice.DISK, persistent=True)
-    return DONE
 
 
-def _power_cycle(operation: Operation, step: Step) -> str:
+def _power_cycle(operation: Operation, step: Step) -> None:
     with _driver(operation) as bmc:
         if bmc.power_state() == PowerState.ON:
             bmc.reset(force=True)
         else:
             bmc.power_on()
-    return DONE
 
 
-def _power_on(operation: Operation, step: Step) -> str:
+def _power_on(operation: Operation, step: Step) -> None:
     with _driver(operation) as bmc:
         bmc.power_on()
-    return DONE
 
 
-def _power_off(operation: Operation, step: Step) -> str:
+def _power_off(operation: Operation, step: Step) -> None:
     with _driver(operation) as bmc:
         bmc.power_off(force=True)
-    return DONE
 
 
 def _await_power(wanted: PowerState):
-    def check(operation: Operation, step: Step) -> str:
+    def check(operation: Operation, step: Step) -> None:
         with _driver(operation) as bmc:
             state = bmc.power_state()
         Machine.objects.filter(pk=operation.machine_id).update(
@@ -148,31 +142,27 @@ def _await_power(wanted: PowerState):
         )
         if state != wanted:
             raise NotYet(settings.POWER_POLL_SECONDS)
-        return DONE
 
     return check
 
 
-def _reboot(operation: Operation, step: Step) -> str:
+def _reboot(operation: Operation, step: Step) -> None:
     with _driver(operation) as bmc:
         if operation.device.always_pxe:
             bmc.set_boot_device(BootDevice.PXE, persistent=True)
         bmc.reset(force=True)
-    return DONE
 
 
-def _wait(operation: Operation, step: Step) -> str:
-    # A custom iPXE install has no installer agent and need not phone home: the user's script
-    # owns the machine from its first network boot on.
-    if operation.device.operating_system.custom_ipxe and operation.kind in (
-        Operation.Kind.PROVISION,
-        Operation.Kind.REINSTALL,
-    ):
-        return DONE
-    return WAIT
+def _waits(operation: Operation) -> bool:
+    """Does a waiting step of this operation wait? A custom iPXE install has no installer agent
+    and need not phone home: the user's script owns the machine from its first network boot."""
+    return not (
+        operation.device.operating_system.custom_ipxe
+        and operation.kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL)
+    )
 
 
-def _release(operation: Operation, step: Step) -> str:
+def _release(operation: Operation, step: Step) -> None:
     """Give the device's own addresses back; the machine goes back to the pool at the end."""
     device = operation.device
     reservations = list(
@@ -182,7 +172,6 @@ def _release(operation: Operation, step: Step) -> str:
     )
     IPAssignment.objects.filter(device=device).delete()
     IPReservation.objects.filter(pk__in=reservations, management=True).delete()
-    return DONE
 
 
 ACTIONS = {
@@ -194,8 +183,6 @@ ACTIONS = {
     "await_power_on": _await_power(PowerState.ON),
     "await_power_off": _await_power(PowerState.OFF),
     "reboot": _reboot,
-    "await_agent": _wait,
-    "await_phone_home": _wait,
     "release": _release,
 }
 
@@ -213,22 +200,23 @@ def _backoff(attempt: int) -> float:
 
 
 def _progress(operation: Operation, step: Step) -> None:
+    """Show the step on the device's progress bar; the first step of a provision also moves
+    the device out of `queued` and the machine into `deploying`."""
     workflow = WORKFLOWS[operation.kind]
-    percent = int(100 * step.index / len(workflow.steps))
-    Device.objects.filter(pk=operation.device_id).update(
-        current_step=STEP_LABELS.get(step.name, step.name), provisioning_percentage=percent
-    )
-
-
-def _begin(operation: Operation) -> None:
-    """First step of a provision: the device leaves `queued`, the machine starts deploying."""
-    workflow = WORKFLOWS[operation.kind]
-    Device.objects.filter(pk=operation.device_id, state=Device.State.QUEUED).update(
-        state=workflow.running
-    )
-    Machine.objects.filter(pk=operation.machine_id, state=Machine.State.ALLOCATED).update(
-        state=Machine.State.DEPLOYING
-    )
+    fields = {
+        "current_step": STEP_LABELS.get(step.name, step.name),
+        "provisioning_percentage": int(100 * step.index / len(workflow.steps)),
+    }
+    begins = step.index == 0 and step.attempts == 1 and operation.kind == Operation.Kind.PROVISION
+    if begins:
+        fields["state"] = Case(
+            When(state=Device.State.QUEUED, then=Value(workflow.running)), default=F("state")
+        )
+    Device.objects.filter(pk=operation.device_id).update(**fields)
+    if begins:
+        Machine.objects.filter(pk=operation.machine_id, state=Machine.State.ALLOCATED).update(
+            state=Machine.State.DEPLOYING
+        )
 
 
 def run(operation_id: int) -> None:
@@ -275,18 +263,34 @@ def _run(operation_id: int) -> None:
             _enqueue(operation, (step.not_before - now).total_seconds())
             return
         generation = step.generation + 1
+        # A waiting step acts on nothing: it is claimed straight into its outcome (waiting,
+        # or done when there is nothing to wait for), with no lease to hold.
+        acts = step.name not in WAITING_STEPS
+        if acts:
+            outcome = {
+                "state": Step.State.RUNNING,
+                "lease_expires_at": now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
+            }
+        elif _waits(operation):
+            outcome = {"state": Step.State.WAITING, "lease_expires_at": None, "error": ""}
+        else:
+            outcome = {
+                "state": Step.State.DONE,
+                "lease_expires_at": None,
+                "error": "",
+                "finished_at": now,
+            }
         claimed = Step.objects.filter(
             pk=step.pk,
             generation=step.generation,
             state=step.state,
             operation__state=Operation.State.RUNNING,
         ).update(
-            state=Step.State.RUNNING,
             generation=generation,
             attempts=F("attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
             started_at=now,
             not_before=None,
+            **outcome,
         )
         if not claimed:
             if fresh:
@@ -295,14 +299,14 @@ def _run(operation_id: int) -> None:
             fresh = True
             continue
         step.state, step.generation, step.attempts = (
-            Step.State.RUNNING,
+            outcome["state"],
             generation,
             step.attempts + 1,
         )
-        if step.index == 0 and step.attempts == 1 and operation.kind == Operation.Kind.PROVISION:
-            _begin(operation)
         _progress(operation, step)
-        if not _execute(operation, step, generation):
+        if acts and not _execute(operation, step, generation):
+            return
+        if step.state == Step.State.WAITING:
             return
         step.state, fresh = Step.State.DONE, False
 
@@ -310,7 +314,7 @@ def _run(operation_id: int) -> None:
 def _execute(operation: Operation, step: Step, generation: int) -> bool:
     """Run one claimed step; True to continue with the next one."""
     try:
-        outcome = ACTIONS[step.name](operation, step)
+        ACTIONS[step.name](operation, step)
     except NotYet as wait:
         Step.objects.filter(pk=step.pk, generation=generation).update(
             state=Step.State.PENDING,
@@ -332,19 +336,13 @@ def _execute(operation: Operation, step: Step, generation: int) -> bool:
             ):
                 fail(operation, f"Internal error in {step.name}; operators have the details.")
         return False
-    state = Step.State.WAITING if outcome == WAIT else Step.State.DONE
     completed = Step.objects.filter(
         pk=step.pk, generation=generation, state=Step.State.RUNNING
-    ).update(
-        state=state,
-        finished_at=timezone.now() if state == Step.State.DONE else None,
-        lease_expires_at=None,
-        error="",
-    )
+    ).update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None, error="")
     if not completed:
         logger.info("stale result for step %s of operation %s ignored", step.name, operation.pk)
         return False
-    return state == Step.State.DONE
+    return True
 
 
 def _bmc_failed(operation: Operation, step: Step, generation: int, error: BmcError) -> bool:
@@ -379,60 +377,106 @@ def _bmc_failed(operation: Operation, step: Step, generation: int, error: BmcErr
     return False
 
 
-@transaction.atomic
-def advance_waiting(operation: Operation, step_name: str) -> bool:
+# The ledger's transitions below are all-or-nothing with their caller's transaction when they
+# run inside one (the boot endpoints record their events around them): no savepoint, which
+# would cost two more round trips per call, since nobody carries on after their errors.
+@transaction.atomic(savepoint=False)
+def advance_waiting(
+    operation: Operation, step_name: str, *, record_event: Callable[[], None] | None = None
+) -> bool:
     """A waiting step's condition happened (agent finished, server phoned home): complete it
-    and let the runner continue. False if the operation is not at that point.
+    and let the runner continue, or finish the operation here when nothing is left to run.
+    False if the operation is not at that point. `record_event` writes the caller's timeline
+    entry for what happened, so that it precedes the operation's own outcome.
 
     A fast machine can get there before the runner does (the agent finishes while the worker
     is still marking the power cycle done), so the step also counts as met while pending or
     running, provided every waiting step before it is done; the runner's own completion only
-    applies to a step still RUNNING, so it cannot undo this.
+    applies to a step still RUNNING, so it cannot undo this. Which step that is, and whether
+    the waiting steps before it are done, is decided inside the one UPDATE that completes it.
     """
     if operation.state != Operation.State.RUNNING:
         return False
-    step = (
-        operation.steps.filter(name=step_name)
-        .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED, Step.State.FAILED])
+    finished = [Step.State.DONE, Step.State.SKIPPED, Step.State.FAILED]
+    first_open = (
+        Step.objects.filter(operation_id=operation.pk, name=step_name)
+        .exclude(state__in=finished)
         .order_by("index")
-        .first()
+        .values("pk")[:1]
     )
-    if step is None:
+    earlier_waits_open = Step.objects.filter(
+        operation_id=operation.pk, index__lt=OuterRef("index"), name__in=WAITING_STEPS
+    ).exclude(state=Step.State.DONE)
+    if not (
+        Step.objects.filter(
+            pk=Subquery(first_open),
+            state__in=[Step.State.PENDING, Step.State.RUNNING, Step.State.WAITING],
+            operation__state=Operation.State.RUNNING,
+        )
+        .filter(~Exists(earlier_waits_open))
+        .update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None)
+    ):
         return False
-    earlier = operation.steps.filter(index__lt=step.index, name__in=WAITING_STEPS)
-    if earlier.exclude(state=Step.State.DONE).exists():
-        return False
-    if not Step.objects.filter(
-        pk=step.pk, state__in=[Step.State.PENDING, Step.State.RUNNING, Step.State.WAITING]
-    ).update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None):
-        return False
-    _enqueue(operation)
+    if record_event is not None:
+        record_event()
+    steps = WORKFLOWS[operation.kind].steps
+    if steps.index(step_name) == len(steps) - 1 and _all_done(operation):
+        # The last step was the one waited on (the first boot's phone-home): settling here
+        # spares a worker pass that would only read the ledger to find nothing left to run.
+        with audit_as_system():
+            finish(operation, succeeded=True)
+    else:
+        _enqueue(operation)
     return True
 
 
-def record_progress(operation: Operation, *, step: str, percent: int, message: str) -> None:
-    """An installer progress report moves the device's progress bar; the report that starts
-    a step (0 %) is also its timeline entry, so the timeline reads one line per installer step
-    however often an agent reports."""
-    device = operation.device
-    workflow = WORKFLOWS[operation.kind]
-    base = 100 * workflow.steps.index("await_agent") // len(workflow.steps)
-    span = 100 // len(workflow.steps)
-    overall = min(99, base + span * max(0, min(100, percent)) // 100)
-    Device.objects.filter(pk=device.pk).update(
-        provisioning_percentage=overall, current_step=message[:100] or step
+def _all_done(operation: Operation) -> bool:
+    return not (
+        Step.objects.filter(operation_id=operation.pk)
+        .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED])
+        .exists()
     )
-    if percent == 0:
-        audit.record(
-            f"provisioning.{step}",
-            actor=None,
-            text=message or f"{step}: started",
-            project=device.project,
-            objects=[device],
+
+
+@contextmanager
+def audit_as_system():
+    """Record events as the runner does in a worker (no client address), whoever calls."""
+    token = audit.set_context(audit.AuditContext())
+    try:
+        yield
+    finally:
+        audit.reset_context(token)
+
+
+def record_progress(
+    operation: Operation, reports: list[tuple[str, int, str]], *, move_bar: bool = True
+) -> None:
+    """Installer progress reports (step, percent, message), in the order they happened: the
+    last one moves the device's progress bar (unless the installer's end takes it over); each
+    that starts a step (0 %) is also its timeline entry, so the timeline reads one line per
+    installer step however often an agent reports."""
+    device = operation.device
+    if move_bar and reports:
+        workflow = WORKFLOWS[operation.kind]
+        base = 100 * workflow.steps.index("await_agent") // len(workflow.steps)
+        span = 100 // len(workflow.steps)
+        step, percent, message = reports[-1]
+        overall = min(99, base + span * max(0, min(100, percent)) // 100)
+        Device.objects.filter(pk=device.pk).update(
+            provisioning_percentage=overall, current_step=message[:100] or step
         )
+    for step, percent, message in reports:
+        if percent == 0:
+            audit.record(
+                f"provisioning.{step}",
+                actor=None,
+                text=message or f"{step}: started",
+                project=device.project,
+                objects=[device],
+            )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def fail(operation: Operation, reason: str, *, machine_fault: bool = False) -> None:
     """End an operation as failed. A machine fault during provisioning parks the machine in
     maintenance and retries the device on another machine of the plan (bounded)."""
@@ -488,7 +532,7 @@ def _failover(operation: Operation, reason: str) -> bool:
     return True
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def finish(operation: Operation, *, succeeded: bool) -> None:
     """All steps done: close the operation and settle the device and machine."""
     if not Operation.objects.filter(pk=operation.pk, state=Operation.State.RUNNING).update(
@@ -500,7 +544,7 @@ def finish(operation: Operation, *, succeeded: bool) -> None:
 
 def _settle(operation: Operation, *, succeeded: bool, reason: str = "") -> None:
     workflow = WORKFLOWS[operation.kind]
-    device, machine = operation.device, operation.machine
+    device = operation.device
     state = workflow.succeeded if succeeded else workflow.failed
     fields = {"state": state, "current_step": "", "failure_reason": "" if succeeded else reason}
     if operation.kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL):
@@ -510,12 +554,14 @@ def _settle(operation: Operation, *, succeeded: bool, reason: str = "") -> None:
         fields["machine"] = None
         if not succeeded:
             _release(operation, None)
-        Machine.objects.filter(pk=machine.pk).exclude(state=Machine.State.MAINTENANCE).update(
+        Machine.objects.filter(pk=operation.machine_id).exclude(
+            state=Machine.State.MAINTENANCE
+        ).update(
             state=Machine.State.AVAILABLE if succeeded else Machine.State.MAINTENANCE,
             fault_reason="" if succeeded else f"Cleaning failed: {reason}"[:2000],
         )
     elif operation.kind == Operation.Kind.PROVISION and succeeded:
-        Machine.objects.filter(pk=machine.pk).update(state=Machine.State.IN_USE)
+        Machine.objects.filter(pk=operation.machine_id).update(state=Machine.State.IN_USE)
         usage.confirm_device(device)
     Device.objects.filter(pk=device.pk).update(**fields)
     verb = "succeeded" if succeeded else f"failed: {reason}"

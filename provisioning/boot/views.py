@@ -25,6 +25,9 @@ from .metadata import METADATA_RELATED, build_metadata, device_for_address, ec2_
 logger = logging.getLogger(__name__)
 
 USER_STATES = ("running", "succeeded", "failed")
+# Progress reports one agent call may carry (a step's end and the next one's start, or a few
+# the agent queued while the portal did not answer).
+MAX_REPORTS = 20
 
 
 def _text(body: str, status: int = 200) -> HttpResponse:
@@ -137,69 +140,128 @@ def _int_in(value, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-@csrf_exempt
-@require_POST
-def agent_progress(request: HttpRequest) -> HttpResponse:
-    """POST /boot/agent/v1/progress {step, percent, message}: timeline and progress bar."""
-    operation, error = _agent_operation(request, "device__project__organization")
-    if error is not None:
-        return error
+def _reports(body: dict) -> tuple[list[tuple[str, int, str]], list[str]]:
+    """Progress reports carried by an agent call: `reports`, a list of {step, percent,
+    message} in the order they happened (a step's end and the next one's start travel in one
+    call). Returns the reports and the problems found."""
+    reports = body.get("reports", [])
+    if not isinstance(reports, list) or len(reports) > MAX_REPORTS:
+        return [], [f"reports: a list of at most {MAX_REPORTS} progress reports is required."]
+    problems, valid = [], []
+    for n, report in enumerate(reports):
+        where = f"reports[{n}]."
+        if not isinstance(report, dict):
+            problems.append(f"reports[{n}]: must be an object.")
+            continue
+        found = _report_problems(report, where)
+        if found:
+            problems += found
+        else:
+            valid.append(_report(report))
+    return valid, problems
+
+
+def _report_problems(report: dict, where: str = "") -> list[str]:
+    step, percent, message = report.get("step"), report.get("percent"), report.get("message", "")
+    problems = []
+    if not isinstance(step, str) or not step.strip() or len(step) > 64:
+        problems.append(f"{where}step: a non-empty string of at most 64 characters is required.")
+    if not _int_in(percent, 0, 100):
+        problems.append(f"{where}percent: an integer from 0 to 100 is required.")
+    if not isinstance(message, str):
+        problems.append(f"{where}message: must be a string.")
+    return problems
+
+
+def _report(report: dict) -> tuple[str, int, str]:
+    return report["step"].strip(), report["percent"], report.get("message", "")[:2000]
+
+
+def _agent_body(request: HttpRequest) -> tuple[dict, list, JsonResponse | None]:
+    """The JSON body of an agent call and the progress reports it carries, or the 422."""
     try:
         body = _json(request)
     except BadBody as exc:
-        return json_errors(422, str(exc))
-    step, percent, message = body.get("step"), body.get("percent"), body.get("message", "")
-    problems = []
-    if not isinstance(step, str) or not step.strip() or len(step) > 64:
-        problems.append("step: a non-empty string of at most 64 characters is required.")
-    if not _int_in(percent, 0, 100):
-        problems.append("percent: an integer from 0 to 100 is required.")
-    if not isinstance(message, str):
-        problems.append("message: must be a string.")
+        return {}, [], json_errors(422, str(exc))
+    reports, problems = _reports(body)
     if problems:
-        return json_errors(422, *problems)
-    record_progress(operation, step=step.strip(), percent=percent, message=message[:2000])
+        return {}, [], json_errors(422, *problems)
+    return body, reports, None
+
+
+@csrf_exempt
+@require_POST
+def agent_progress(request: HttpRequest) -> HttpResponse:
+    """POST /boot/agent/v1/progress {step, percent, message}, or {reports: [...]} for several
+    at once: timeline and progress bar."""
+    operation, error = _agent_operation(request, "device__project__organization")
+    if error is not None:
+        return error
+    body, reports, error = _agent_body(request)
+    if error is not None:
+        return error
+    if "reports" not in body:
+        problems = _report_problems(body)
+        if problems:
+            return json_errors(422, *problems)
+        reports = [_report(body)]
+    record_progress(operation, reports)
     return HttpResponse(status=204)
 
 
 @csrf_exempt
 @require_POST
 def agent_done(request: HttpRequest) -> HttpResponse:
-    """POST /boot/agent/v1/done: the installer finished; the workflow moves on."""
+    """POST /boot/agent/v1/done [{reports: [...]}]: the installer finished (its last progress
+    reports may come along); the workflow moves on."""
     operation, error = _agent_operation(
         request, "device__project__organization", "device__facility"
     )
     if error is not None:
         return error
-    if not advance_waiting(operation, "await_agent"):
-        return json_errors(409, "This operation is not waiting for the installer.")
-    audit.record(
-        "provisioning.agent_done",
-        actor=None,
-        text=f"Installer finished on {operation.device.hostname}",
-        project=operation.device.project,
-        objects=[operation.device],
-    )
+    _, reports, error = _agent_body(request)
+    if error is not None:
+        return error
+    device = operation.device
+    with transaction.atomic():
+        # The installer's end hands the progress bar back to the workflow's next step.
+        record_progress(operation, reports, move_bar=False)
+        finished = advance_waiting(
+            operation,
+            "await_agent",
+            record_event=lambda: audit.record(
+                "provisioning.agent_done",
+                actor=None,
+                text=f"Installer finished on {device.hostname}",
+                project=device.project,
+                objects=[device],
+            ),
+        )
+        if not finished:
+            transaction.set_rollback(True)
+            return json_errors(409, "This operation is not waiting for the installer.")
     return HttpResponse(status=204)
 
 
 @csrf_exempt
 @require_POST
 def agent_fail(request: HttpRequest) -> HttpResponse:
-    """POST /boot/agent/v1/fail {step, message}: the installer gave up (a machine fault)."""
+    """POST /boot/agent/v1/fail {step, message[, reports: [...]]}: the installer gave up (a
+    machine fault)."""
     operation, error = _agent_operation(
         request, "device__project__organization", "device__facility", "machine"
     )
     if error is not None:
         return error
-    try:
-        body = _json(request)
-    except BadBody as exc:
-        return json_errors(422, str(exc))
+    body, reports, error = _agent_body(request)
+    if error is not None:
+        return error
     step, message = body.get("step"), body.get("message", "")
     if not isinstance(step, str) or not step.strip() or not isinstance(message, str):
         return json_errors(422, "step (a non-empty string) and message (a string) are required.")
-    fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
+    with transaction.atomic():
+        record_progress(operation, reports, move_bar=False)
+        fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
     return HttpResponse(status=204)
 
 
@@ -264,15 +326,21 @@ def phone_home(request: HttpRequest) -> HttpResponse:
     if device is None:
         return _unknown_caller()
     operation = device.operations.filter(state=Operation.State.RUNNING).first()
-    advanced = operation is not None and advance_waiting(operation, "await_phone_home")
-    audit.record(
-        "device.phoned_home",
-        actor=None,
-        text=f"{device.hostname} phoned home"
-        + (" (first boot of the installed system)" if advanced else ""),
-        project=device.project,
-        objects=[device],
-    )
+
+    def record(first_boot: bool) -> None:
+        audit.record(
+            "device.phoned_home",
+            actor=None,
+            text=f"{device.hostname} phoned home"
+            + (" (first boot of the installed system)" if first_boot else ""),
+            project=device.project,
+            objects=[device],
+        )
+
+    if operation is None or not advance_waiting(
+        operation, "await_phone_home", record_event=lambda: record(True)
+    ):
+        record(False)
     return HttpResponse(status=204)
 
 

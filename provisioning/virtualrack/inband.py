@@ -12,9 +12,13 @@ Protocol, as spoken to the portal:
   only, up to MAX_CHAIN deep) and follows it if it is such a script, else the server stays in
   "custom-ipxe"; `exit`, a failed fetch, or anything else falls through to the disk.
 - Agent (`Authorization: Bearer <token>`, JSON): `GET {agent}/instructions`, then per step
-  `POST {agent}/progress {"step", "percent", "message"}` (0%, then `progress_updates` more),
-  `POST {agent}/done {}` at the end, or `POST {agent}/fail {"step", "message"}`. A 4xx stops the
-  agent quietly; a 5xx or no answer is retried `retries` times, `retry_delay` apart.
+  progress reports `{"step", "percent", "message"}` (0%, then `progress_updates` more) sent as
+  `POST {agent}/progress {"reports": [...]}`, except that a step's 100% is held back and sent
+  with the next call: the next step's 0% (one call where a step ends and the next begins),
+  `POST {agent}/done {"reports": [...]}` at the end, or `POST {agent}/fail {"step", "message",
+  "reports": [...]}`. (The portal also takes a bare `{"step", "percent", "message"}` on
+  /progress and an empty /done, as older agents send.) A 4xx stops the agent quietly; a 5xx or
+  no answer is retried `retries` times, `retry_delay` apart.
 - Disk boot with an OS that has not booted yet: `GET {portal}/metadata` (JSON), `GET
   {portal}/userdata`, `POST` the metadata's `phone_home_url` (else `{portal}/phone-home`) with
   `{"instance_id": <metadata id>}`, and, if the user data holds a line
@@ -463,6 +467,7 @@ class _Agent:
         self.slow_wipe = boot.rack.fault_active(server, "slow-wipe")
         self.steps: list[dict] = []
         self.ran_rescue = False
+        self.held: list[dict] = []  # progress reports that travel with the next call
 
     def call(self, method: str, path: str, then: Callable[[Response], None], body: Any = None):
         self.boot.call(
@@ -489,7 +494,8 @@ class _Agent:
     def run_step(self, index: int) -> None:
         if index >= len(self.steps):
             environment = "rescue" if self.ran_rescue else "agent-done"
-            self.call("POST", "done", lambda _: self.boot.set(environment=environment), body={})
+            body = {"reports": self.take_held()}
+            self.call("POST", "done", lambda _: self.boot.set(environment=environment), body=body)
             return
         step = self.steps[index]
         name = step["name"]
@@ -521,24 +527,33 @@ class _Agent:
             self.boot.set(environment="agent-crashed")  # no done, no fail: the portal must notice
             return
         percent = tick * 100 // updates
+        if tick == updates:
+            # The step's end goes with the next call: the next step's start, or done.
+            self.held.append(self.report(name, percent, self.message(step, percent)))
+            self.finish(step)
+            self.run_step(index + 1)
+            return
+        self.progress(
+            name, percent, self.message(step, percent),
+            lambda: self.boot.later(pause, self.tick, index, tick + 1, updates, pause),
+        )  # fmt: skip
 
-        def reported() -> None:
-            if tick < updates:
-                self.boot.later(pause, self.tick, index, tick + 1, updates, pause)
-            else:
-                self.finish(step)
-                self.run_step(index + 1)
+    @staticmethod
+    def report(name: str, percent: int, message: str) -> dict:
+        return {"step": name, "percent": percent, "message": message}
 
-        self.progress(name, percent, self.message(step, percent), reported)
+    def take_held(self) -> list[dict]:
+        held, self.held = self.held, []
+        return held
 
     def progress(self, name: str, percent: int, message: str, then: Callable[[], None]) -> None:
-        body = {"step": name, "percent": percent, "message": message}
+        body = {"reports": [*self.take_held(), self.report(name, percent, message)]}
         self.call("POST", "progress", lambda _: then(), body=body)
 
     def report_failure(self, name: str, message: str) -> None:
         self.call(
             "POST", "fail", lambda _: self.boot.set(environment="agent-failed"),
-            body={"step": name, "message": message},
+            body={"step": name, "message": message, "reports": self.take_held()},
         )  # fmt: skip
 
     def duration(self, step: dict) -> float:

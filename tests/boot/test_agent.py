@@ -235,3 +235,58 @@ def test_agent_posts_need_no_csrf_token(provisioning, settings):
         HTTP_AUTHORIZATION=f"Bearer {booted(operation)}",
     )
     assert response.status_code == 204
+
+
+def test_one_call_carries_a_steps_end_and_the_next_ones_start(agent, provisioning):
+    device, operation = provisioning
+    response = agent(booted(operation)).post(
+        "progress",
+        {
+            "reports": [
+                {"step": "wipe_disks", "percent": 100, "message": "wiped"},
+                {"step": "write_image", "percent": 0, "message": "Writing image"},
+            ]
+        },
+    )
+    assert response.status_code == 204
+    device.refresh_from_db()
+    assert device.current_step == "Writing image"  # the latest report holds the bar
+    starts = Event.objects.filter(project=device.project, type__startswith="provisioning.")
+    assert list(starts.values_list("type", "body")) == [
+        ("provisioning.write_image", "Writing image")
+    ]
+
+
+def test_a_bad_report_in_a_list_refuses_the_whole_call(agent, provisioning):
+    _, operation = provisioning
+    token = booted(operation)
+    bad = {"reports": [{"step": "write_image", "percent": 0}, {"step": "x", "percent": 101}]}
+    response = agent(token).post("progress", bad)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        "reports[1].percent: an integer from 0 to 100 is required."
+    ]
+    assert agent(token).post("done", bad).status_code == 422
+    assert agent(token).post("progress", {"reports": "write_image"}).status_code == 422
+    assert step_state(operation, "await_agent") == "waiting"
+    assert not Event.objects.filter(type="provisioning.write_image").exists()
+
+
+def test_done_records_the_last_reports_before_the_installer_finished(agent, provisioning):
+    device, operation = provisioning
+    response = agent(booted(operation)).post(
+        "done", {"reports": [{"step": "configure", "percent": 0, "message": "configuring"}]}
+    )
+    assert response.status_code == 204
+    assert step_state(operation, "await_agent") == "done"
+    timeline = Event.objects.filter(project=device.project).order_by("created_at", "pk")
+    assert list(timeline.values_list("type", flat=True))[-2:] == [
+        "provisioning.configure",
+        "provisioning.agent_done",
+    ]
+
+
+def test_an_older_agent_without_reports_on_done_still_finishes(agent, provisioning):
+    _, operation = provisioning
+    assert agent(booted(operation)).post("done", {}).status_code == 204
+    assert step_state(operation, "await_agent") == "done"

@@ -170,7 +170,30 @@ def test_phone_home_completes_the_first_boot(client, deploy):
     response = client.post("/phone-home", "instance_id=x", "text/plain", REMOTE_ADDR="127.0.0.43")
     assert response.status_code == 204
     assert step_state(operation, "await_phone_home") == "done"
-    assert Event.objects.filter(type="device.phoned_home", project=device.project).count() == 1
+    # The last step is done and nothing else runs: the provision settles in this request.
+    operation.refresh_from_db()
+    device.refresh_from_db()
+    assert (operation.state, device.state) == ("succeeded", "active")
+    assert Machine.objects.get(pk=device.machine_id).state == "in_use"
+    timeline = Event.objects.filter(project=device.project).order_by("created_at", "pk")
+    assert list(timeline.values_list("type", "ip", "via"))[-2:] == [
+        ("device.phoned_home", "127.0.0.43", "web"),
+        ("device.provision.succeeded", None, "system"),  # as when a worker settles it
+    ]
+
+
+def test_phone_home_before_the_runner_is_done_leaves_the_end_to_the_runner(client, deploy):
+    device = deploy()
+    Machine.objects.filter(pk=device.machine_id).update(inband_address="127.0.0.44")
+    operation = open_operation(device)
+    stage(operation, "await_phone_home")
+    # The server booted so fast that the worker has not yet marked its power cycle done.
+    operation.steps.filter(index=4).update(state="running")
+    response = client.post("/phone-home", REMOTE_ADDR="127.0.0.44")
+    assert response.status_code == 204
+    assert step_state(operation, "await_phone_home") == "done"
+    operation.refresh_from_db()
+    assert operation.state == "running"
 
 
 def test_phone_home_when_nothing_waits_changes_nothing(client, deploy):

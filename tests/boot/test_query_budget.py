@@ -44,7 +44,17 @@ def test_installer_agent_calls(installing, client):
     # A step's first report is also its timeline event; later ones only move the bar.
     assert queries(lambda: post("progress", {"step": "write_image", "percent": 0})) == 4
     assert queries(lambda: post("progress", {"step": "write_image", "percent": 50})) == 2
-    assert queries(lambda: post("done", {})) == 8
+    # One step's end and the next one's start: one call, one bar update, one event.
+    ends_and_starts = {
+        "reports": [
+            {"step": "write_image", "percent": 100},
+            {"step": "configure", "percent": 0},
+        ]
+    }
+    assert queries(lambda: post("progress", ends_and_starts)) == 4
+    # The last step's end comes with done, whose step update also checks what it waits on.
+    last = {"reports": [{"step": "configure", "percent": 100}]}
+    assert queries(lambda: post("done", last)) == 6
 
 
 def test_network_boot_and_first_boot_calls(installing, client):
@@ -55,4 +65,6 @@ def test_network_boot_and_first_boot_calls(installing, client):
     assert queries(lambda: client.get("/metadata", REMOTE_ADDR=ADDRESS)) == 5
     assert queries(lambda: client.get("/userdata", REMOTE_ADDR=ADDRESS)) == 2
     phone_home = lambda: client.post("/phone-home", "{}", "application/json", REMOTE_ADDR=ADDRESS)  # noqa: E731
-    assert queries(phone_home) == 10
+    # The phone-home completes the last step, so it also settles the provision: operation,
+    # machine, usage, device and their event.
+    assert queries(phone_home) == 13
