@@ -96,10 +96,12 @@ bench-provision: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench $(BIN)/python manage.py bench_provision --servers $(SERVERS)
 
 # The device list (per_page=100, DEVICES in one project) against a bare Django view returning
-# the same bytes, both under gunicorn with 2 sync workers: requests/s, ratio, CPU, queries.
+# the same bytes, both under gunicorn with 2 sync workers: requests/s, ratio, CPU, queries,
+# with the list cache (in BENCH_REDIS_URL) on and off.
 DEVICES ?= 10000
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/2
 
 bench-api: $(VENV)/.installed
 	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE IF EXISTS ironyard_bench_api' -c 'CREATE DATABASE ironyard_bench_api'
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_api $(BIN)/python manage.py migrate -v 0
-	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_api $(BIN)/python manage.py bench_api --devices $(DEVICES)
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_api REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python manage.py bench_api --devices $(DEVICES)

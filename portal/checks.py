@@ -42,3 +42,19 @@ def check_secrets(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.caches)
+def check_list_cache(app_configs, **kwargs):
+    """Cached lists are retired by counters in the cache; a per-process cache would let one
+    process serve a list another process has changed."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.METAL_LIST_CACHE and backend.endswith(("LocMemCache", "DummyCache")):
+        return [
+            checks.Error(
+                "METAL_LIST_CACHE is on but the default cache is not shared between processes.",
+                hint="Set REDIS_URL, or METAL_LIST_CACHE=0.",
+                id="ironyard.E003",
+            )
+        ]
+    return []

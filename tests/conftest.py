@@ -62,6 +62,9 @@ def _test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Every list served from the list cache is checked against a fresh rendering (with Redis,
+    # as in CI, where the cache is on): a write that forgets to retire a list fails its test.
+    settings.METAL_LIST_CACHE_VERIFY = True
     # The cache may be a shared Redis (CI): rate-limit counters must not leak between tests.
     cache.clear()
     yield

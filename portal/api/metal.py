@@ -8,11 +8,13 @@ subclass `MetalView`.
 
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Model, QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -24,7 +26,7 @@ from portal.hrefs import href_for
 from portal.models import ApiKey
 from portal.querysets import visible_project_q
 
-from . import idempotency
+from . import idempotency, listcache
 from .throttles import AddressRateThrottle, TokenRateThrottle
 
 DEFAULT_PER_PAGE = 10
@@ -309,6 +311,8 @@ class MetalView(APIView):
     # Methods that only read here (POST /capacity/metros checks), so read-only keys may use them.
     query_methods: frozenset[str] = frozenset()
     _idempotency_claim = None
+    _list_lookup: listcache.Lookup | None = None
+    _list_scopes: tuple[str, ...] = ()
 
     def dispatch(self, request, *args, **kwargs):
         if not idempotency.requested(request):
@@ -344,7 +348,26 @@ class MetalView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         if self._idempotency_claim is not None:
             idempotency.store(self._idempotency_claim, response)
+        found = self._list_lookup
+        if found is not None and response.status_code == 200:
+            response.render()
+            if settings.METAL_LIST_CACHE_VERIFY:
+                listcache.verify(found, response.content, self._list_scopes)
+            listcache.store(found, response.content, getattr(response, "valid_until", None))
         return response
+
+    def cached_list(self, scopes: tuple[str, ...], build: Callable[[], Response]):
+        """A GET list from the list cache while none of `scopes` changed, else `build()`
+        (stored for the next caller). Only for lists whose bytes depend on the request's path
+        and query alone: the caller's right to the list is checked before this is called."""
+        request = self.request
+        if not listcache.enabled() or request.method != "GET":
+            return build()
+        found = listcache.lookup(request.get_full_path(), scopes)
+        if found.body is not None and not settings.METAL_LIST_CACHE_VERIFY:
+            return HttpResponse(found.body, content_type="application/json")
+        self._list_lookup, self._list_scopes = found, scopes
+        return build()
 
     def visible(self, model: type[Model]) -> QuerySet:
         return visible(self.request, model)
@@ -388,18 +411,26 @@ class MetalView(APIView):
         key: str,
         paged: bool = False,
         per_page: int = DEFAULT_PER_PAGE,
+        valid_until: Callable[[list], float | None] | None = None,
     ) -> Response:
-        """A list under `key`; paged lists carry `meta` (`per_page` is the default page size)."""
+        """A list under `key`; paged lists carry `meta` (`per_page` is the default page size).
+        `valid_until(rows)` says when the rendering goes out of date by time alone (a Unix
+        time, or None), for `cached_list`."""
         context = self.metal_context()
         if isinstance(rows, QuerySet):
             rows = optimize(rows, serializer_class, context)
         meta = None
         if paged:
             rows, meta = paginate(self.request, rows, per_page)
+        else:
+            rows = list(rows)
         body = {key: serializer_class(rows, many=True, context=context).data}
         if meta is not None:
             body["meta"] = meta
-        return Response(body)
+        response = Response(body)
+        if valid_until is not None:
+            response.valid_until = valid_until(rows)
+        return response
 
     def gone(self) -> Response:
         return Response(status=204)

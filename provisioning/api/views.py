@@ -33,6 +33,7 @@ from .. import services
 from ..boot.metadata import METADATA_RELATED, api_metadata
 from ..forms import clean_userdata
 from ..models import Batch, Device, IPAssignment
+from . import cache
 from . import serializers as s
 
 scope_to_project(Device, "project")
@@ -190,20 +191,35 @@ def _device_request(project: Project, data: dict, quantity: int = 1, hostnames=(
     )
 
 
+def _passwords_expire(devices: list[Device]) -> float | None:
+    """When the first root password shown on this page stops being shown."""
+    shown = [d.root_password_expires_at for d in devices if d.readable_root_password]
+    return min(shown).timestamp() if shown else None
+
+
 class DeviceListMixin:
     def render_devices(self, devices: QuerySet) -> Response:
         devices = filter_devices(self.request, devices)
         return self.render_list(
-            s.DeviceSerializer, devices, "devices", paged=True, per_page=DEVICES_PER_PAGE
+            s.DeviceSerializer,
+            devices,
+            "devices",
+            paged=True,
+            per_page=DEVICES_PER_PAGE,
+            valid_until=_passwords_expire,
         )
 
 
 class ProjectDevicesView(DeviceListMixin, MetalView):
-    """/projects/{id}/devices"""
+    """/projects/{id}/devices. The list is served from the list cache while nothing it shows
+    has changed (clients and Terraform poll it): one query for the key, one for the project."""
 
     def get(self, request, id):
         project = self.get_visible(Project, id)
-        return self.render_devices(self.visible(Device).filter(project=project))
+        return self.cached_list(
+            cache.list_scopes(project.pk),
+            lambda: self.render_devices(self.visible(Device).filter(project=project)),
+        )
 
     def post(self, request, id):
         project = self.get_visible(Project, id)

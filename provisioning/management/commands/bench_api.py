@@ -1,7 +1,9 @@
 """`manage.py bench_api [--devices 10000]`: requests/s of the Metal device list
 (`GET /projects/{id}/devices?per_page=100`) against a bare Django view returning the identical
-bytes, both served by the same gunicorn (same flags: 2 sync workers) in the same run; prints the
-ratio, the app's CPU-ms per request and the queries per request at per_page=10 and 100.
+bytes, served by the same gunicorn (same flags: 2 sync workers) in the same run: once with the
+list cache on (a list nobody changes: hits) and once with it off (every request renders, as when
+the project changes between polls). Prints each ratio, the app's CPU-ms per request and the
+queries per request at per_page=10 and 100. Needs REDIS_URL (`make bench-api` sets it).
 
 A benchmark, not a test: run it on a scratch PostgreSQL database (`make bench-api` creates
 one); it refuses a database that already has devices. The devices, their machines and their
@@ -98,7 +100,6 @@ class Command(BaseCommand):
         (workdir / "body.json").write_bytes(body)
         counts = workdir / "queries"
         counts.mkdir()
-        port = free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "provisioning.bench.settings",
@@ -108,41 +109,59 @@ class Command(BaseCommand):
             "SECURE_SSL_REDIRECT": "0",
             "LOG_LEVEL": "WARNING",
         }
-        web = start_gunicorn(port, web_workers, env)
-        try:
-            self._wait_for(port)
-            served = _get(port, api, headers)
-            if served != _get(port, "/bench/baseline", {}):
-                raise CommandError("the baseline does not return the API's bytes")
-            runs = {}
-            for name, path, hdrs in (
-                ("api", api, headers),
-                ("baseline", "/bench/baseline", {}),
-            ):
-                _hammer(port, path, hdrs, min(2.0, seconds), clients)  # warm both workers
-                cpu_before = tree_cpu_seconds(web.pid)
-                ok, failed = _hammer(port, path, hdrs, seconds, clients)
-                runs[name] = (ok, failed, tree_cpu_seconds(web.pid) - cpu_before)
-            queries = {n: self._queries(port, project, headers, n, counts) for n in (10, 100)}
-        finally:
-            os.killpg(web.pid, signal.SIGTERM)
-            web.wait(timeout=30)
-        api_ok, api_failed, api_cpu = runs["api"]
-        base_ok, base_failed, base_cpu = runs["baseline"]
-        api_rps, base_rps = api_ok / seconds, base_ok / seconds
+        if not env.get("REDIS_URL"):
+            raise CommandError("Set REDIS_URL: the list cache needs a cache all workers share.")
+        runs, queries = {}, {}
+        # The list cache on (a list nobody is changing: every request after the first is a
+        # hit), then off (every request renders, as when the project changes between polls).
+        for mode, cache_on in (("cached", "1"), ("rendered", "0")):
+            port = free_port()
+            web = start_gunicorn(port, web_workers, {**env, "METAL_LIST_CACHE": cache_on})
+            try:
+                self._wait_for(port)
+                served = _get(port, api, headers)
+                if served != _get(port, "/bench/baseline", {}) or served != body:
+                    raise CommandError(f"{mode}: the API's bytes are not the baseline's")
+                if mode == "cached":
+                    runs["baseline"] = self._measure(
+                        web, port, "/bench/baseline", {}, seconds, clients
+                    )
+                runs[mode] = self._measure(web, port, api, headers, seconds, clients)
+                queries[mode] = {
+                    n: self._queries(port, project, headers, n, counts) for n in (10, 100)
+                }
+            finally:
+                os.killpg(web.pid, signal.SIGTERM)
+                web.wait(timeout=30)
+        rps = {name: ok / seconds for name, (ok, _, _) in runs.items()}
+
+        def cpu_ms(name):
+            ok, _, cpu = runs[name]
+            return cpu * 1000 / max(ok, 1)
+
         self.stdout.write(
             f"devices in the project     {devices}\n"
-            f"response                   {len(served):,} bytes (100 devices)\n"
+            f"response                   {len(body):,} bytes (100 devices)\n"
             f"gunicorn                   {web_workers} sync workers; {clients} client threads, "
             f"{seconds:.0f} s each\n"
-            f"API requests/s             {api_rps:.1f}  ({api_failed} failed)\n"
-            f"baseline requests/s        {base_rps:.1f}  ({base_failed} failed)\n"
-            f"ratio API / baseline       {api_rps / base_rps:.2f}  (target: >= 0.5)\n"
-            f"app CPU per request        API {api_cpu * 1000 / max(api_ok, 1):.1f} ms, "
-            f"baseline {base_cpu * 1000 / max(base_ok, 1):.1f} ms\n"
-            f"queries per request        per_page=10: {queries[10]:.1f}, "
-            f"per_page=100: {queries[100]:.1f}  (target: equal)"
+            f"baseline requests/s        {rps['baseline']:.1f}  ({runs['baseline'][1]} failed), "
+            f"{cpu_ms('baseline'):.1f} CPU-ms each\n"
         )
+        for mode, label in (("cached", "from the list cache"), ("rendered", "rendered each time")):
+            self.stdout.write(
+                f"API, {label:<20} {rps[mode]:.1f} requests/s ({runs[mode][1]} failed), "
+                f"{cpu_ms(mode):.1f} CPU-ms each, ratio {rps[mode] / rps['baseline']:.2f} "
+                f"(target >= 0.5); queries per_page=10: {queries[mode][10]:.1f}, "
+                f"per_page=100: {queries[mode][100]:.1f}\n"
+            )
+
+    def _measure(self, web, port, path, headers, seconds, clients) -> tuple[int, int, float]:
+        """(ok, failed, CPU seconds of the gunicorn tree) for `seconds` of load, after a warm-up
+        that has every worker serve the path first."""
+        _hammer(port, path, headers, min(2.0, seconds), clients)
+        cpu_before = tree_cpu_seconds(web.pid)
+        ok, failed = _hammer(port, path, headers, seconds, clients)
+        return ok, failed, tree_cpu_seconds(web.pid) - cpu_before
 
     def _wait_for(self, port: int) -> None:
         deadline = time.monotonic() + 30

@@ -1,0 +1,205 @@
+"""The project device list from the list cache (portal.api.listcache): served without
+rendering while nothing it shows has changed, never after something has, and never to a caller
+who may not see it."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from inventory.models import OperatingSystem, Plan
+from portal import services as portal_services
+from portal import tokens
+from portal.api import listcache
+from portal.checks import check_list_cache
+from portal.models import ApiKey, SSHKey
+from provisioning import services
+from provisioning.models import Device, IPAssignment
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cached(settings):
+    """The list cache on (in the default cache; this process is its only user) and hits
+    served as stored, as in production: these tests compare them with fresh renderings."""
+    settings.METAL_LIST_CACHE = True
+    settings.METAL_LIST_CACHE_VERIFY = False
+    return settings
+
+
+@pytest.fixture
+def listing(api, world, cached):
+    """listing() → the bytes of alice's GET of web's devices (twice first, so the stored body
+    exists); listing.fresh() → the same rendered with the cache off."""
+    client = api(world.tokens["alice"])
+    url = f"/metal/v1/projects/{world.web.uuid}/devices?per_page=50"
+
+    def get() -> bytes:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        return response.content
+
+    def fresh() -> bytes:
+        cached.METAL_LIST_CACHE = False
+        try:
+            return get()
+        finally:
+            cached.METAL_LIST_CACHE = True
+
+    get.fresh = fresh
+    get.url = url
+    return get
+
+
+def test_a_hit_costs_two_queries_and_no_rendering(listing, world, deploy, monkeypatch):
+    for _ in range(3):
+        deploy(world.web, world.alice)
+    first = listing()
+    assert first == listing.fresh()
+    renders = []
+    monkeypatch.setattr(
+        "provisioning.api.views.DeviceListMixin.render_devices",
+        lambda self, devices: renders.append(1),
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert listing() == first
+    assert renders == []
+    assert len(queries) == 2, [q["sql"] for q in queries]  # the API key and the project
+
+
+def _rename_device(world, device):
+    services.update_device(device=device, acting_user=world.alice, hostname="renamed")
+
+
+def _runner_style_update(world, device):
+    Device.objects.filter(pk=device.pk).update(state=Device.State.INACTIVE)
+
+
+def _deploy_another(world, device, deploy):
+    deploy(world.web, world.alice)
+
+
+def _delete_device(world, device):
+    services.delete_device(device=device, acting_user=world.alice)
+
+
+def _unassign_address(world, device):
+    IPAssignment.objects.filter(device=device).first().delete()
+
+
+def _detach_key(world, device):
+    device.ssh_keys.remove(device.ssh_keys.first())
+
+
+def _delete_key(world, device):
+    portal_services.delete_ssh_key(
+        ssh_key=SSHKey.objects.get(label="cache"), acting_user=world.alice
+    )
+
+
+def _rename_creator(world, device):
+    portal_services.update_profile(user=world.alice, acting_user=world.alice, first_name="Alicia")
+
+
+def _reprice_plan(world, device):
+    plan = Plan.objects.get(pk=device.plan_id)
+    plan.hourly_price = plan.hourly_price + 1
+    plan.save()
+
+
+def _rename_os(world, device):
+    os_ = OperatingSystem.objects.get(pk=device.operating_system_id)
+    os_.name = "Renamed Linux"
+    os_.save()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _rename_device,
+        _runner_style_update,
+        _deploy_another,
+        _delete_device,
+        _unassign_address,
+        _detach_key,
+        _delete_key,
+        _rename_creator,
+        _reprice_plan,
+        _rename_os,
+    ],
+)
+def test_every_change_it_shows_is_served_at_once(listing, world, deploy, change):
+    portal_services.create_ssh_key(
+        acting_user=world.alice, label="cache", key=factories.new_ssh_public_key()
+    )
+    device = deploy(world.web, world.alice)
+    assert device.ssh_keys.exists()
+    listing()
+    before = listing()
+    kwargs = {"deploy": deploy} if change is _deploy_another else {}
+    change(world, device, **kwargs)
+    after = listing()
+    assert after != before
+    assert after == listing.fresh()
+
+
+def test_the_root_password_leaves_when_it_expires(listing, world, deploy):
+    device = deploy(world.web, world.alice)
+    assert device.readable_root_password
+    listing()
+    assert device.readable_root_password.encode() in listing()
+    with time_machine.travel(device.root_password_expires_at + dt.timedelta(seconds=1)):
+        assert device.readable_root_password is None
+        assert device.root_password.encode() not in listing()
+
+
+def test_a_stored_list_is_never_served_to_a_caller_who_cannot_see_it(api, listing, world, deploy):
+    deploy(world.web, world.alice)
+    listing()
+    listing()
+    outsider = api(world.tokens["charlie"])
+    assert outsider.get(listing.url).status_code == 404
+    ops_only = factories.make_token(world.alice, project=world.ops)
+    assert api(ops_only).get(listing.url).status_code == 404
+    assert api(factories.tampered(world.tokens["alice"])).get(listing.url).status_code == 401
+    key = ApiKey.objects.get(lookup=tokens.split_lookup(world.tokens["alice"]))
+    portal_services.delete_api_key(key=key, acting_user=world.alice)
+    assert api(world.tokens["alice"]).get(listing.url).status_code == 401
+
+
+def test_verifying_mode_catches_a_write_that_retires_nothing(listing, world, deploy, cached):
+    device = deploy(world.web, world.alice)
+    listing()
+    listing()
+    with connection.cursor() as cursor:  # behind the ORM's back: no signal, no bump
+        table = connection.ops.quote_name(Device._meta.db_table)
+        cursor.execute(f"UPDATE {table} SET hostname = 'sneaky' WHERE id = %s", [device.pk])  # noqa: S608
+    assert b"sneaky" not in listing()  # what verifying mode exists to catch
+    cached.METAL_LIST_CACHE_VERIFY = True
+    with pytest.raises(listcache.StaleListCache):
+        listing()
+
+
+def test_a_bump_in_a_transaction_counts_again_at_commit(cached, django_capture_on_commit_callbacks):
+    found = listcache.lookup("probe", ("probe-scope",))
+    assert found.generations is None  # first sight: counted from now on, nothing stored
+    start = listcache.lookup("probe", ("probe-scope",)).generations
+    with django_capture_on_commit_callbacks(execute=True):
+        listcache.bump("probe-scope")
+        # A reader now may see the new generation with the old rows (not committed yet) …
+        during = listcache.lookup("probe", ("probe-scope",)).generations
+        assert during != start
+    # … and whatever it stored is retired by the bump at commit.
+    assert listcache.lookup("probe", ("probe-scope",)).generations != during
+
+
+def test_a_per_process_cache_is_refused(settings):
+    settings.METAL_LIST_CACHE = True
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert [e.id for e in check_list_cache(None)] == ["ironyard.E003"]
+    settings.METAL_LIST_CACHE = False
+    assert check_list_cache(None) == []
