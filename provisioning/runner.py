@@ -226,14 +226,22 @@ def run(operation_id: int) -> None:
 
 
 def _load(operation_id: int) -> tuple[Operation | None, list[Step]]:
-    operation = (
-        Operation.objects.select_related("device__facility", "device__operating_system", "machine")
-        .filter(pk=operation_id)
-        .first()
+    # One query: the steps, each joined with its operation and what the actions read.
+    steps = list(
+        Step.objects.select_related(
+            "operation__device__facility",
+            "operation__device__operating_system",
+            "operation__machine",
+        )
+        .filter(operation_id=operation_id, operation__state=Operation.State.RUNNING)
+        .order_by("index")
     )
-    if operation is None or operation.state != Operation.State.RUNNING:
+    if not steps:
         return None, []  # gone, finished or cancelled: a redelivered message has nothing to do
-    return operation, list(operation.steps.all())
+    operation = steps[0].operation
+    for step in steps:
+        step.operation = operation
+    return operation, steps
 
 
 def _run(operation_id: int) -> None:
@@ -585,9 +593,14 @@ def _settle_batch(batch_id: int) -> None:
 
 
 def operation_for_boot(machine: Machine) -> Operation | None:
-    """The open operation a booting machine is part of, if any."""
+    """The open operation a booting machine is part of, if any, with `installer_pending`: has
+    its installer (the await_agent step) yet to finish?"""
+    installer_open = Step.objects.filter(operation=OuterRef("pk"), name="await_agent").exclude(
+        state__in=[Step.State.DONE, Step.State.SKIPPED]
+    )
     return (
         Operation.objects.select_related("device__operating_system", "device__project")
+        .annotate(installer_pending=Exists(installer_open))
         .filter(machine=machine, state=Operation.State.RUNNING)
         .first()
     )

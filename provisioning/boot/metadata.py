@@ -38,12 +38,18 @@ def device_for_address(address: str | None, *related: str) -> Device | None:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return None
-    # Find the device's id with narrow queries first: one wide join per call costs more in
-    # planning alone than the lookups do.
+    # Find the device with narrow queries first: one wide join per call costs more in planning
+    # alone than the lookups do. With nothing to join, the narrow query brings the whole row.
     live = Device.objects.live().order_by()
-    found = live.filter(machine__inband_address=str(ip)).values_list("pk", flat=True)[:1]
-    pk = next(iter(found), None)
-    if pk is None:
+
+    def first(matching):
+        if not related:
+            return next(iter(matching[:1]), None)
+        pk = next(iter(matching.values_list("pk", flat=True)[:1]), None)
+        return None if pk is None else Device.objects.select_related(*related).filter(pk=pk).first()
+
+    device = first(live.filter(machine__inband_address=str(ip)))
+    if device is None:
         # Assignments are stored as canonical CIDR strings, so every network that could
         # contain the address is one of its supernets: an exact-match IN query, portable to
         # SQLite.
@@ -51,12 +57,8 @@ def device_for_address(address: str | None, *related: str) -> Device | None:
             str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
             for length in range(ip.max_prefixlen, -1, -1)
         ]
-        found = live.filter(ip_assignments__network__in=supernets).values_list("pk", flat=True)
-        pk = next(iter(found[:1]), None)
-    if pk is None:
-        return None
-    devices = Device.objects.select_related(*related) if related else Device.objects
-    return devices.filter(pk=pk).first()
+        device = first(live.filter(ip_assignments__network__in=supernets))
+    return device
 
 
 def _address(assignment: IPAssignment) -> dict:

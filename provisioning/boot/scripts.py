@@ -12,7 +12,7 @@ from django.conf import settings
 from inventory.models import Machine
 
 from .. import services
-from ..models import Device, Operation, Step
+from ..models import Device, Operation
 from ..runner import advance_waiting, operation_for_boot
 from .metadata import boot_base_url
 
@@ -91,18 +91,10 @@ def custom(device: Device) -> str | None:
     return None
 
 
-def _installer_pending(operation: Operation) -> bool:
-    return (
-        operation.steps.filter(name="await_agent")
-        .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED])
-        .exists()
-    )
-
-
 def script_for(machine: Machine) -> str:
     """The iPXE script for a known machine that is network-booting now."""
     operation = operation_for_boot(machine)
-    if operation is not None and operation.kind in AGENT_KINDS and _installer_pending(operation):
+    if operation is not None and operation.kind in AGENT_KINDS and operation.installer_pending:
         device = operation.device
         installs = operation.kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL)
         if installs and device.operating_system.custom_ipxe:

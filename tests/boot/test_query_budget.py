@@ -60,10 +60,10 @@ def test_installer_agent_calls(installing, client):
 def test_network_boot_and_first_boot_calls(installing, client):
     device, operation = installing
     mac = Machine.objects.get(pk=device.machine_id).nics.first().mac_address
-    assert queries(lambda: client.get(f"/boot/ipxe?mac={mac}", REMOTE_ADDR=ADDRESS)) == 8
+    assert queries(lambda: client.get(f"/boot/ipxe?mac={mac}", REMOTE_ADDR=ADDRESS)) == 7
     stage(operation, "await_phone_home")
     assert queries(lambda: client.get("/metadata", REMOTE_ADDR=ADDRESS)) == 5
-    assert queries(lambda: client.get("/userdata", REMOTE_ADDR=ADDRESS)) == 2
+    assert queries(lambda: client.get("/userdata", REMOTE_ADDR=ADDRESS)) == 1
     phone_home = lambda: client.post("/phone-home", "{}", "application/json", REMOTE_ADDR=ADDRESS)  # noqa: E731
     # The phone-home completes the last step, so it also settles the provision: operation,
     # machine, usage, device and their event.
