@@ -117,10 +117,7 @@ def _set_boot_disk(operation: Operation, step: Step) -> None:
 
 def _power_cycle(operation: Operation, step: Step) -> None:
     with _driver(operation) as bmc:
-        if bmc.power_state() == PowerState.ON:
-            bmc.reset(force=True)
-        else:
-            bmc.power_on()
+        bmc.power_cycle()
 
 
 def _power_on(operation: Operation, step: Step) -> None:

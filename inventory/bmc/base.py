@@ -160,6 +160,14 @@ class BmcDriver(abc.ABC):
     def reset(self, force: bool) -> None:
         """Reboot the system: graceful restart, or hard reset when force is set."""
 
+    def power_cycle(self) -> None:
+        """Make the system boot afresh: a hard reset if it is on, power on if it is off.
+        Drivers override this to read the power state once instead of twice."""
+        if self.power_state() == PowerState.ON:
+            self.reset(force=True)
+        else:
+            self.power_on()
+
     @abc.abstractmethod
     def set_boot_device(self, device: BootDevice, persistent: bool) -> None:
         """Boot from device on the next boot only, or on every boot when persistent."""

@@ -193,6 +193,11 @@ class IpmiDriver(BmcDriver):
         """Reboot the system. IPMI has no graceful reboot: both are a hard reset."""
         self._raw(0x00, 0x02, (_HARD_RESET,))
 
+    def power_cycle(self) -> None:
+        """A hard reset if the system is on, power up if it is off (one status read)."""
+        on = self.power_state() == PowerState.ON
+        self._raw(0x00, 0x02, (_HARD_RESET if on else _POWER_UP,))
+
     def set_boot_device(self, device: BootDevice, persistent: bool) -> None:
         """Boot from device on the next boot only, or on every boot when persistent."""
         # Some BMCs expire a one-time override after 60 s unless boot info is acknowledged.

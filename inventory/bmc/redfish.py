@@ -196,6 +196,12 @@ class RedfishDriver(BmcDriver):
         reset = sushy.RESET_FORCE_RESTART if force else sushy.RESET_GRACEFUL_RESTART
         self._call(system.reset_system, reset)
 
+    def power_cycle(self) -> None:
+        """A hard reset if the system is on, power on if it is off (one read of the system)."""
+        system = self._system()
+        on = system.power_state == sushy.POWER_STATE_ON
+        self._call(system.reset_system, sushy.RESET_FORCE_RESTART if on else sushy.RESET_ON)
+
     def set_boot_device(self, device: BootDevice, persistent: bool) -> None:
         """Boot from device on the next boot only, or on every boot when persistent."""
         system = self._system()

@@ -39,6 +39,20 @@ def test_power_on_off_and_reset_read_back(make_rack, make_driver, name):
     assert boots(rack, name) == ["disk", "disk", "disk"]
 
 
+@pytest.mark.parametrize("name", ["node01", "node02"], ids=["redfish", "ipmi"])
+def test_power_cycle_powers_on_a_server_that_is_off_and_resets_one_that_is_on(
+    make_rack, make_driver, name
+):
+    rack = make_rack(servers=2, ipmi_every=2)
+    bmc = make_driver(rack, name)
+    bmc.power_cycle()
+    assert bmc.power_state() is PowerState.ON
+    bmc.power_cycle()
+    assert bmc.power_state() is PowerState.ON
+    actions = [e.detail["action"] for e in rack.events(name) if e.kind == "power"]
+    assert len(actions) == 2 and boots(rack, name) == ["disk", "disk"]  # power on, then reset
+
+
 def test_power_changes_take_the_configured_delay(make_rack, make_driver):
     rack = make_rack(servers=1, power_delay=0.4)
     bmc = make_driver(rack, "node01")
