@@ -81,6 +81,10 @@ class Command(BaseCommand):
                     "celery,site.sv15",
                     "--concurrency",
                     str(concurrency),
+                    # A node name of its own: another worker on the same broker (a test
+                    # suite, the demo) would otherwise hold the default one's pidbox queue.
+                    "--hostname",
+                    f"bench-provision-{os.getpid()}@%h",
                     "--loglevel",
                     "WARNING",
                     "--without-gossip",
