@@ -106,6 +106,9 @@ class RedfishDriver(BmcDriver):
         self._auth: sushy_auth.SessionOrBasicAuth | None = None
         self._conn: sushy_connector.Connector | None = None
         self._system_path: str | None = None
+        # The system resource as last read in this session: its action targets, allowed
+        # values and boot settings layout do not change, its power state does.
+        self._system_resource: sushy.resources.system.system.System | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -141,8 +144,10 @@ class RedfishDriver(BmcDriver):
         if wanted:
             if wanted.startswith("/"):
                 return wanted
-            collection = root.get_system_collection()
-            return f"{collection.path.rstrip('/')}/{wanted}"
+            # The service root names the systems collection: no need to fetch it for its path.
+            systems = (root.json.get("Systems") or {}).get("@odata.id")
+            collection = systems or root.get_system_collection().path
+            return f"{collection.rstrip('/')}/{wanted}"
         members = sorted(root.get_system_collection().members_identities)
         if len(members) == 1:
             return members[0]
@@ -154,12 +159,19 @@ class RedfishDriver(BmcDriver):
             f"set the system id to one of: {names}"
         )
 
-    def _system(self) -> sushy.resources.system.system.System:
+    def _system(self, *, fresh: bool = True) -> sushy.resources.system.system.System:
+        """The system resource; read again unless `fresh` is False, for actions that use only
+        what does not change (action targets, allowed values: setting the boot device reads
+        the resource's ETag again itself before it patches)."""
         root = self._connect()
         try:
             if self._system_path is None:
                 self._system_path = self._discover_system_path(root)
-            return root.get_system(self._system_path)
+            if self._system_resource is None:
+                self._system_resource = root.get_system(self._system_path)
+            elif fresh:
+                self._system_resource.refresh()
+            return self._system_resource
         except BmcError:
             raise
         except (sushy_exc.SushyError, requests.RequestException) as error:
@@ -192,9 +204,8 @@ class RedfishDriver(BmcDriver):
 
     def reset(self, force: bool) -> None:
         """Reboot the system: graceful restart, or hard reset when force is set."""
-        system = self._system()
         reset = sushy.RESET_FORCE_RESTART if force else sushy.RESET_GRACEFUL_RESTART
-        self._call(system.reset_system, reset)
+        self._call(self._system(fresh=False).reset_system, reset)
 
     def power_cycle(self) -> None:
         """A hard reset if the system is on, power on if it is off (one read of the system)."""
@@ -204,7 +215,7 @@ class RedfishDriver(BmcDriver):
 
     def set_boot_device(self, device: BootDevice, persistent: bool) -> None:
         """Boot from device on the next boot only, or on every boot when persistent."""
-        system = self._system()
+        system = self._system(fresh=False)
         enabled = (
             sushy.BOOT_SOURCE_ENABLED_CONTINUOUS if persistent else sushy.BOOT_SOURCE_ENABLED_ONCE
         )
@@ -242,7 +253,7 @@ class RedfishDriver(BmcDriver):
     def close(self) -> None:
         """Release the session; the driver may be used again afterwards."""
         auth, conn = self._auth, self._conn
-        self._root = self._auth = self._conn = None
+        self._root = self._auth = self._conn = self._system_resource = None
         try:
             if auth is not None:
                 auth.close()  # deletes the Redfish session, if one was created

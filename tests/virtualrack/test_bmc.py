@@ -1,6 +1,7 @@
 """The portal's real BMC drivers (inventory.bmc) against the rack's Redfish and IPMI BMCs."""
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -51,6 +52,32 @@ def test_power_cycle_powers_on_a_server_that_is_off_and_resets_one_that_is_on(
     assert bmc.power_state() is PowerState.ON
     actions = [e.detail["action"] for e in rack.events(name) if e.kind == "power"]
     assert len(actions) == 2 and boots(rack, name) == ["disk", "disk"]  # power on, then reset
+
+
+def test_a_redfish_session_reads_the_system_again_only_where_its_state_matters(
+    make_rack, make_driver, monkeypatch
+):
+    rack = make_rack(servers=1)
+    bmc = make_driver(rack, "node01")
+    bmc.power_on()  # logs in, finds the system
+    sent = []
+    send = requests.Session.request
+
+    def counting(session, method, url, *args, **kwargs):
+        sent.append((method, urlsplit(url).path.rsplit("/", 1)[-1]))
+        return send(session, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", counting)
+    bmc.set_boot_device(BootDevice.PXE, persistent=False)
+    bmc.power_cycle()
+    system = rack.bmc("node01")["system_id"]
+    assert sent == [
+        ("GET", system),  # the ETag sushy sends with the change
+        ("PATCH", system),
+        ("GET", system),  # the power state, which the action depends on
+        ("POST", "ComputerSystem.Reset"),
+    ]
+    assert bmc.power_state() is PowerState.ON and boots(rack, "node01") == ["disk", "pxe"]
 
 
 def test_power_changes_take_the_configured_delay(make_rack, make_driver):
