@@ -18,7 +18,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Subquery, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from inventory import bmc_access
@@ -246,57 +247,37 @@ def _run(operation_id: int) -> None:
     # compare-and-set on what we believe (generation, state, operation still running), so a
     # stale picture (the agent finished a waiting step early, the operation was failed, another
     # worker took over) only costs one re-read, after which a lost claim means "not ours".
+    # A step whose action succeeded is marked done by the statement that claims the next one.
     operation, steps = _load(operation_id)
     fresh = True
+    acted: tuple[Step, int] | None = None  # (step, generation) done, not yet recorded
     while operation is not None:
         step = next(
-            (s for s in steps if s.state not in (Step.State.DONE, Step.State.SKIPPED)), None
+            (
+                s
+                for s in steps
+                if s.state not in (Step.State.DONE, Step.State.SKIPPED)
+                and (acted is None or s is not acted[0])
+            ),
+            None,
         )
-        if step is None:
-            finish(operation, succeeded=True)
-            return
         now = timezone.now()
-        if step.state in (Step.State.WAITING, Step.State.FAILED):
+        due = None if step is None else _due_in(step, now)
+        if due != 0:
+            if acted is not None and not _complete(operation, *acted):
+                return
+            if step is None:
+                finish(operation, succeeded=True)
+            elif due is not None:
+                _enqueue(operation, due)
             return
-        if (
-            step.state == Step.State.RUNNING
-            and step.lease_expires_at
-            and step.lease_expires_at > now
-        ):
-            return  # another worker holds it
-        if step.not_before and step.not_before > now:
-            _enqueue(operation, (step.not_before - now).total_seconds())
-            return
+        outcome = _claim_outcome(operation, step, now)
         generation = step.generation + 1
-        # A waiting step acts on nothing: it is claimed straight into its outcome (waiting,
-        # or done when there is nothing to wait for), with no lease to hold.
-        acts = step.name not in WAITING_STEPS
-        if acts:
-            outcome = {
-                "state": Step.State.RUNNING,
-                "lease_expires_at": now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
-            }
-        elif _waits(operation):
-            outcome = {"state": Step.State.WAITING, "lease_expires_at": None, "error": ""}
-        else:
-            outcome = {
-                "state": Step.State.DONE,
-                "lease_expires_at": None,
-                "error": "",
-                "finished_at": now,
-            }
-        claimed = Step.objects.filter(
-            pk=step.pk,
-            generation=step.generation,
-            state=step.state,
-            operation__state=Operation.State.RUNNING,
-        ).update(
-            generation=generation,
-            attempts=F("attempts") + 1,
-            started_at=now,
-            not_before=None,
-            **outcome,
-        )
+        claimed = _claim(step, generation, outcome, now, acted)
+        if claimed is None:  # the step just acted on was taken from us: our result is stale
+            return
+        if acted is not None:
+            acted[0].state, acted = Step.State.DONE, None
         if not claimed:
             if fresh:
                 return
@@ -309,15 +290,117 @@ def _run(operation_id: int) -> None:
             step.attempts + 1,
         )
         _progress(operation, step)
-        if acts and not _execute(operation, step, generation):
+        if step.state == Step.State.RUNNING:
+            if not _act(operation, step, generation):
+                return
+            acted = (step, generation)
+        elif step.state == Step.State.WAITING:
             return
-        if step.state == Step.State.WAITING:
-            return
-        step.state, fresh = Step.State.DONE, False
+        fresh = False
 
 
-def _execute(operation: Operation, step: Step, generation: int) -> bool:
-    """Run one claimed step; True to continue with the next one."""
+def _due_in(step: Step, now) -> float | None:
+    """Seconds until this worker may take the step: 0 now, None not at all (the machine or an
+    operator has it, or another worker's lease runs)."""
+    if step.state in (Step.State.WAITING, Step.State.FAILED):
+        return None
+    if step.state == Step.State.RUNNING and step.lease_expires_at and step.lease_expires_at > now:
+        return None  # another worker holds it
+    if step.not_before and step.not_before > now:
+        return (step.not_before - now).total_seconds()
+    return 0
+
+
+def _claim_outcome(operation: Operation, step: Step, now) -> dict:
+    """What claiming the step writes. A waiting step acts on nothing: it is claimed straight
+    into its outcome (waiting, or done when there is nothing to wait for), with no lease."""
+    if step.name not in WAITING_STEPS:
+        return {
+            "state": Step.State.RUNNING,
+            "lease_expires_at": now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
+        }
+    if _waits(operation):
+        return {"state": Step.State.WAITING, "lease_expires_at": None, "error": ""}
+    return {"state": Step.State.DONE, "lease_expires_at": None, "error": "", "finished_at": now}
+
+
+def _operation_running() -> Exists:
+    """The step's operation is still running, as a condition on the step's own row: a join
+    would make Django's UPDATE an `id IN (subquery)` whose conditions PostgreSQL does not check
+    again against a row another transaction changed meanwhile, which breaks compare-and-set."""
+    return Exists(
+        Operation.objects.filter(pk=OuterRef("operation_id"), state=Operation.State.RUNNING)
+    )
+
+
+def _claim(
+    step: Step, generation: int, outcome: dict, now, acted: tuple[Step, int] | None
+) -> bool | None:
+    """Claim `step` (compare-and-set on its generation and state, the operation running) and,
+    in the same statement, record the step `acted` on as done if our lease on it holds.
+
+    True: claimed (and `acted` recorded). False: not claimed, `acted` recorded. None: `acted`
+    was taken over by another worker, so our result is stale and nothing of ours stands."""
+    claimed = {
+        "generation": generation,
+        "attempts": F("attempts") + 1,
+        "started_at": now,
+        "not_before": None,
+        **outcome,
+    }
+    claim = Q(pk=step.pk, generation=step.generation, state=step.state) & Q(_operation_running())
+    if acted is None:
+        return bool(Step.objects.filter(claim).update(**claimed))
+    done, held = acted
+    ours = Q(pk=done.pk, generation=held, state=Step.State.RUNNING)
+    completed = {
+        "state": Step.State.DONE,
+        "finished_at": now,
+        "lease_expires_at": None,
+        "error": "",
+    }
+    # Each row gets its own values; the next step is claimed only if the one before is still
+    # ours to complete (as the statement's snapshot sees it).
+    fields = {}
+    for name in claimed.keys() | completed.keys():
+        field = Step._meta.get_field(name)
+        fields[name] = Case(
+            When(pk=step.pk, then=_expression(claimed.get(name, F(name)), field)),
+            default=_expression(completed.get(name, F(name)), field),
+            output_field=field,
+        )
+    updated = Step.objects.filter(ours | (claim & Q(Exists(Step.objects.filter(ours))))).update(
+        **fields
+    )
+    if updated == 2:
+        return True
+    # Only one row, or none: which statement part applied, the rows say.
+    rows = {
+        pk: (state, gen)
+        for pk, state, gen in Step.objects.filter(pk__in=[done.pk, step.pk]).values_list(
+            "pk", "state", "generation"
+        )
+    }
+    if rows.get(done.pk) == (Step.State.DONE, held):
+        return False  # recorded; the next step changed under us (the agent was early, say)
+    logger.info("stale result for step %s of operation %s ignored", done.name, done.operation_id)
+    if rows.get(step.pk, (None, None))[1] == generation:
+        # Claimed in a race with the worker that took the step before over: hand it back.
+        Step.objects.filter(pk=step.pk, generation=generation).update(
+            state=step.state, lease_expires_at=None, attempts=F("attempts") - 1
+        )
+        _enqueue(done.operation)
+    return None
+
+
+def _expression(value, field):
+    # Typed literals: PostgreSQL reads an untyped NULL in both arms of a CASE as text.
+    return value if hasattr(value, "resolve_expression") else Cast(Value(value), field)
+
+
+def _act(operation: Operation, step: Step, generation: int) -> bool:
+    """Run one claimed step's action; True if it succeeded (the caller records it done).
+    A retry, a failure or a crash is recorded here."""
     try:
         ACTIONS[step.name](operation, step)
     except NotYet as wait:
@@ -341,13 +424,17 @@ def _execute(operation: Operation, step: Step, generation: int) -> bool:
             ):
                 fail(operation, f"Internal error in {step.name}; operators have the details.")
         return False
+    return True
+
+
+def _complete(operation: Operation, step: Step, generation: int) -> bool:
+    """Record a step done, if our lease on it still holds (a stale result is thrown away)."""
     completed = Step.objects.filter(
         pk=step.pk, generation=generation, state=Step.State.RUNNING
     ).update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None, error="")
     if not completed:
         logger.info("stale result for step %s of operation %s ignored", step.name, operation.pk)
-        return False
-    return True
+    return bool(completed)
 
 
 def _bmc_failed(operation: Operation, step: Step, generation: int, error: BmcError) -> bool:
@@ -416,9 +503,8 @@ def advance_waiting(
         Step.objects.filter(
             pk=Subquery(first_open),
             state__in=[Step.State.PENDING, Step.State.RUNNING, Step.State.WAITING],
-            operation__state=Operation.State.RUNNING,
         )
-        .filter(~Exists(earlier_waits_open))
+        .filter(_operation_running(), ~Exists(earlier_waits_open))
         .update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None)
     ):
         return False

@@ -106,9 +106,29 @@ def test_a_stale_worker_result_is_fenced_off(deployed):
     step.refresh_from_db()
     assert (step.state, step.generation) == ("done", 2)
     # Worker A wakes up and finishes its (generation 1) run of the step: fenced off.
-    assert runner._execute(operation, step, 1) is False
+    assert runner._complete(operation, step, 1) is False
     step.refresh_from_db()
     assert (step.state, step.generation) == ("done", 2)
+
+
+def test_a_stale_worker_claims_nothing_with_its_late_result(deployed):
+    """A worker records a step done in the statement that claims the next one: a late result
+    neither completes the step nor takes the next one."""
+    device, _ = deployed
+    operation = device.operations.get()
+    first, second = operation.steps.filter(index__in=[0, 1]).order_by("index")
+    # Worker B took the first step over (generation 2) and is still running it.
+    Step.objects.filter(pk=first.pk).update(state="running", generation=2)
+    first.state, first.generation, first.operation = "running", 1, operation
+    claimed = runner._claim(
+        second, 1, runner._claim_outcome(operation, second, timezone.now()), timezone.now(),
+        acted=(first, 1),
+    )  # fmt: skip
+    assert claimed is None
+    assert list(operation.steps.filter(index__in=[0, 1]).values_list("state", "generation")) == [
+        ("running", 2),
+        ("pending", 0),
+    ]
 
 
 @override_settings(STEP_MAX_ATTEMPTS=2, STEP_RETRY_BASE_SECONDS=0)
