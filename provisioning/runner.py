@@ -499,34 +499,31 @@ def advance_waiting(
     earlier_waits_open = Step.objects.filter(
         operation_id=operation.pk, index__lt=OuterRef("index"), name__in=WAITING_STEPS
     ).exclude(state=Step.State.DONE)
-    if not (
-        Step.objects.filter(
-            pk=Subquery(first_open),
-            state__in=[Step.State.PENDING, Step.State.RUNNING, Step.State.WAITING],
+    waited_on = Step.objects.filter(
+        pk=Subquery(first_open),
+        state__in=[Step.State.PENDING, Step.State.RUNNING, Step.State.WAITING],
+    ).filter(_operation_running(), ~Exists(earlier_waits_open))
+    completion = {"state": Step.State.DONE, "finished_at": timezone.now(), "lease_expires_at": None}
+    if WORKFLOWS[operation.kind].steps[-1] == step_name:
+        # The last step (the first boot's phone-home), with every other step done: settling
+        # here spares a worker pass that would only read the ledger to find nothing to run.
+        others_open = (
+            Step.objects.filter(operation_id=operation.pk)
+            .exclude(pk=OuterRef("pk"))
+            .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED])
         )
-        .filter(_operation_running(), ~Exists(earlier_waits_open))
-        .update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None)
-    ):
+        if waited_on.filter(~Exists(others_open)).update(**completion):
+            if record_event is not None:
+                record_event()
+            with audit_as_system():
+                finish(operation, succeeded=True)
+            return True
+    if not waited_on.update(**completion):
         return False
     if record_event is not None:
         record_event()
-    steps = WORKFLOWS[operation.kind].steps
-    if steps.index(step_name) == len(steps) - 1 and _all_done(operation):
-        # The last step was the one waited on (the first boot's phone-home): settling here
-        # spares a worker pass that would only read the ledger to find nothing left to run.
-        with audit_as_system():
-            finish(operation, succeeded=True)
-    else:
-        _enqueue(operation)
+    _enqueue(operation)
     return True
-
-
-def _all_done(operation: Operation) -> bool:
-    return not (
-        Step.objects.filter(operation_id=operation.pk)
-        .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED])
-        .exists()
-    )
 
 
 @contextmanager

@@ -2,8 +2,10 @@
 device by the caller's address) and the owner's `GET /metal/v1/devices/{id}/metadata`."""
 
 import ipaddress
+from collections.abc import Iterator
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from inventory import ipam
 from portal.hrefs import href_for
@@ -28,37 +30,49 @@ def ssh_key_lines(device: Device) -> list[str]:
 METADATA_RELATED = ("plan", "metro", "facility", "operating_system", "machine", "project")
 
 
-def device_for_address(address: str | None, *related: str) -> Device | None:
-    """The live device a source address belongs to: its machine's in-band (boot) address, or
-    an address inside one of its IP assignments. `related` are the select_related paths the
-    caller reads (every booting server calls here several times: load no more)."""
+def _live_at(address: str | None) -> Iterator[QuerySet]:
+    """Live devices that could be at a source address, narrowest lookup first: its machine's
+    in-band (boot) address, then an address inside one of its IP assignments."""
     if not address:
-        return None
+        return
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return None
-    # Find the device with narrow queries first: one wide join per call costs more in planning
-    # alone than the lookups do. With nothing to join, the narrow query brings the whole row.
+        return
     live = Device.objects.live().order_by()
+    yield live.filter(machine__inband_address=str(ip))
+    # Assignments are stored as canonical CIDR strings, so every network that could contain
+    # the address is one of its supernets: an exact-match IN query, portable to SQLite.
+    supernets = [
+        str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
+        for length in range(ip.max_prefixlen, -1, -1)
+    ]
+    yield live.filter(ip_assignments__network__in=supernets)
 
-    def first(matching):
-        if not related:
-            return next(iter(matching[:1]), None)
+
+def device_id_for_address(address: str | None) -> int | None:
+    """The id of the live device a source address belongs to."""
+    for matching in _live_at(address):
         pk = next(iter(matching.values_list("pk", flat=True)[:1]), None)
-        return None if pk is None else Device.objects.select_related(*related).filter(pk=pk).first()
+        if pk is not None:
+            return pk
+    return None
 
-    device = first(live.filter(machine__inband_address=str(ip)))
-    if device is None:
-        # Assignments are stored as canonical CIDR strings, so every network that could
-        # contain the address is one of its supernets: an exact-match IN query, portable to
-        # SQLite.
-        supernets = [
-            str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
-            for length in range(ip.max_prefixlen, -1, -1)
-        ]
-        device = first(live.filter(ip_assignments__network__in=supernets))
-    return device
+
+def device_for_address(address: str | None, *related: str) -> Device | None:
+    """The live device a source address belongs to. `related` are the select_related paths
+    the caller reads (every booting server calls here several times: load no more)."""
+    if not related:
+        # Nothing to join: the narrow lookup brings the whole row.
+        for matching in _live_at(address):
+            device = next(iter(matching[:1]), None)
+            if device is not None:
+                return device
+        return None
+    # The id first, then the row with what it joins: one wide join per call costs more in
+    # planning alone than the two lookups do.
+    pk = device_id_for_address(address)
+    return None if pk is None else Device.objects.select_related(*related).filter(pk=pk).first()
 
 
 def _address(assignment: IPAssignment) -> dict:

@@ -20,7 +20,13 @@ from portal.api.errors import json_errors
 from ..models import Device, Operation
 from ..runner import advance_waiting, fail, record_progress
 from . import agent, scripts
-from .metadata import METADATA_RELATED, build_metadata, device_for_address, ec2_tree
+from .metadata import (
+    METADATA_RELATED,
+    build_metadata,
+    device_for_address,
+    device_id_for_address,
+    ec2_tree,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -322,10 +328,22 @@ def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
 @require_POST
 def phone_home(request: HttpRequest) -> HttpResponse:
     """POST /phone-home (any body): the installed OS booted; the workflow moves on."""
-    device = _caller(request, "project__organization", "facility")
+    pk = device_id_for_address(audit.client_ip(request))
+    if pk is None:
+        return _unknown_caller()
+    # The server's running operation, if any, brings the device along.
+    operation = (
+        Operation.objects.select_related("device__project__organization", "device__facility")
+        .filter(device_id=pk, state=Operation.State.RUNNING)
+        .first()
+    )
+    device = (
+        operation.device
+        if operation is not None
+        else Device.objects.select_related("project__organization").filter(pk=pk).first()
+    )
     if device is None:
         return _unknown_caller()
-    operation = device.operations.filter(state=Operation.State.RUNNING).first()
 
     def record(first_boot: bool) -> None:
         audit.record(

@@ -7,6 +7,7 @@ import pytest
 
 from inventory.models import Machine
 from portal.models import Event
+from provisioning import services
 
 from .conftest import activate, open_operation, stage, step_state
 
@@ -194,6 +195,19 @@ def test_phone_home_before_the_runner_is_done_leaves_the_end_to_the_runner(clien
     assert step_state(operation, "await_phone_home") == "done"
     operation.refresh_from_db()
     assert operation.state == "running"
+
+
+def test_phone_home_during_an_operation_without_a_phone_home_changes_nothing(
+    client, deploy, alice, django_capture_on_commit_callbacks
+):
+    device = activate(deploy())
+    with django_capture_on_commit_callbacks(execute=False):
+        operation = services.perform_action(device=device, acting_user=alice, action="reboot")
+    response = client.post("/phone-home", REMOTE_ADDR=address_of(device))
+    assert response.status_code == 204
+    operation.refresh_from_db()
+    assert operation.state == "running"
+    assert Event.objects.filter(type="device.phoned_home").count() == 1
 
 
 def test_phone_home_when_nothing_waits_changes_nothing(client, deploy):

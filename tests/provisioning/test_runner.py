@@ -5,7 +5,9 @@ call when the agent finishes and when the server phones home); everything else i
 """
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inventory.bmc import BootDevice, PowerState
@@ -109,6 +111,20 @@ def test_a_stale_worker_result_is_fenced_off(deployed):
     assert runner._complete(operation, step, 1) is False
     step.refresh_from_db()
     assert (step.state, step.generation) == ("done", 2)
+
+
+def test_step_updates_compare_and_set_on_the_steps_own_row(deployed):
+    """With a join (operation__state=...) Django's UPDATE becomes `id IN (subquery)`, whose
+    generation and state conditions PostgreSQL does not check again against a row another
+    transaction changed meanwhile: two workers could both claim one step."""
+    device, _ = deployed
+    operation = device.operations.get()
+    with CaptureQueriesContext(connection) as captured:
+        runner.run(operation.pk)
+        assert runner.advance_waiting(operation, "await_agent")
+    updates = [q["sql"] for q in captured if q["sql"].startswith('UPDATE "provisioning_step"')]
+    assert len(updates) >= 4
+    assert not [sql for sql in updates if '"id" IN (SELECT' in sql]
 
 
 def test_a_stale_worker_claims_nothing_with_its_late_result(deployed):
