@@ -9,3 +9,7 @@ class PortalConfig(AppConfig):
         from . import checks, diagnostics, signals  # noqa: F401  (registers checks, receivers)
 
         diagnostics.install()
+
+        from .api import access
+
+        access.connect()

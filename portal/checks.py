@@ -49,11 +49,11 @@ def check_list_cache(app_configs, **kwargs):
     """Cached lists are retired by counters in the cache; a per-process cache would let one
     process serve a list another process has changed."""
     backend = settings.CACHES["default"]["BACKEND"]
-    if settings.METAL_LIST_CACHE and backend.endswith(("LocMemCache", "DummyCache")):
+    if settings.METAL_API_CACHE and backend.endswith(("LocMemCache", "DummyCache")):
         return [
             checks.Error(
-                "METAL_LIST_CACHE is on but the default cache is not shared between processes.",
-                hint="Set REDIS_URL, or METAL_LIST_CACHE=0.",
+                "METAL_API_CACHE is on but the default cache is not shared between processes.",
+                hint="Set REDIS_URL, or METAL_API_CACHE=0.",
                 id="ironyard.E003",
             )
         ]

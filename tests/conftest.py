@@ -64,7 +64,7 @@ def _test_settings(settings):
     }
     # Every list served from the list cache is checked against a fresh rendering (with Redis,
     # as in CI, where the cache is on): a write that forgets to retire a list fails its test.
-    settings.METAL_LIST_CACHE_VERIFY = True
+    settings.METAL_API_CACHE_VERIFY = True
     # The cache may be a shared Redis (CI): rate-limit counters must not leak between tests.
     cache.clear()
     yield

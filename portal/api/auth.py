@@ -10,6 +10,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from portal import tokens
 from portal.models import ApiKey
 
+from . import access
+
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
@@ -22,18 +24,13 @@ class TokenAuthentication(BaseAuthentication):
         if not presented:
             return None
         lookup = tokens.split_lookup(presented)
-        key = None
-        if lookup is not None:
-            key = (
-                ApiKey.objects.select_related("user", "project__organization")
-                .filter(lookup=lookup)
-                .first()
-            )
+        key = access.api_key(lookup) if lookup is not None else None
         if key is None or not tokens.matches(presented, key.digest) or not key.user.is_active:
             raise AuthenticationFailed("Invalid authentication token")
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            access.forget_key(lookup)
         return key.user, key
 
     def authenticate_header(self, request) -> str:

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpResponse
@@ -26,7 +25,7 @@ from portal.hrefs import href_for
 from portal.models import ApiKey
 from portal.querysets import visible_project_q
 
-from . import idempotency, listcache
+from . import generations, idempotency
 from .throttles import AddressRateThrottle, TokenRateThrottle
 
 DEFAULT_PER_PAGE = 10
@@ -311,8 +310,7 @@ class MetalView(APIView):
     # Methods that only read here (POST /capacity/metros checks), so read-only keys may use them.
     query_methods: frozenset[str] = frozenset()
     _idempotency_claim = None
-    _list_lookup: listcache.Lookup | None = None
-    _list_scopes: tuple[str, ...] = ()
+    _list_lookup: generations.Lookup | None = None
 
     def dispatch(self, request, *args, **kwargs):
         if not idempotency.requested(request):
@@ -351,22 +349,22 @@ class MetalView(APIView):
         found = self._list_lookup
         if found is not None and response.status_code == 200:
             response.render()
-            if settings.METAL_LIST_CACHE_VERIFY:
-                listcache.verify(found, response.content, self._list_scopes)
-            listcache.store(found, response.content, getattr(response, "valid_until", None))
+            if generations.verifying():
+                generations.verify(found, response.content)
+            generations.store(found, response.content, getattr(response, "valid_until", None))
         return response
 
     def cached_list(self, scopes: tuple[str, ...], build: Callable[[], Response]):
-        """A GET list from the list cache while none of `scopes` changed, else `build()`
-        (stored for the next caller). Only for lists whose bytes depend on the request's path
-        and query alone: the caller's right to the list is checked before this is called."""
+        """A GET list from the cache while none of `scopes` changed, else `build()` (stored for
+        the next caller). Only for lists whose bytes depend on the request's path and query
+        alone: the caller's right to the list is checked before this is called."""
         request = self.request
-        if not listcache.enabled() or request.method != "GET":
+        if not generations.enabled() or request.method != "GET":
             return build()
-        found = listcache.lookup(request.get_full_path(), scopes)
-        if found.body is not None and not settings.METAL_LIST_CACHE_VERIFY:
-            return HttpResponse(found.body, content_type="application/json")
-        self._list_lookup, self._list_scopes = found, scopes
+        found = generations.lookup(request.get_full_path(), scopes)
+        if found.value is not None and not generations.verifying():
+            return HttpResponse(found.value, content_type="application/json")
+        self._list_lookup = found
         return build()
 
     def visible(self, model: type[Model]) -> QuerySet:

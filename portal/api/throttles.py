@@ -1,10 +1,11 @@
 """Rate limits for the Metal API, per API token and per client address, counted in the cache
 (Redis when REDIS_URL is set, so every web process shares the counters).
 
-Fixed windows counted with `cache.incr`: one round trip per request and limit, where DRF's
+Fixed windows counted with `cache.incr`: one call per request and limit, where DRF's
 SimpleRateThrottle reads and rewrites a list of every request's timestamp in the window.
 """
 
+import contextlib
 import time
 
 from django.conf import settings
@@ -44,14 +45,17 @@ class WindowThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"metal-rate:{self.scope}:{ident}:{window}"
-        # add() is a no-op when the counter exists; the timeout outlives the window by one
-        # period so a slow request at the edge still finds its counter.
-        cache.add(key, 0, timeout=period * 2)
         try:
             count = cache.incr(key)
-        except ValueError:  # evicted between add() and incr(): count this as the first
-            cache.set(key, 1, timeout=period * 2)
+        except ValueError:
+            # The window's first request: start its counter. The timeout outlives the window
+            # by one period so a slow request at the edge still finds it. A request that lost
+            # the race to add() counts on the winner's counter.
             count = 1
+            # (evicted again meanwhile: count this as the first)
+            if not cache.add(key, 1, timeout=period * 2):
+                with contextlib.suppress(ValueError):
+                    count = cache.incr(key)
         self._wait = (window + 1) * period - now
         return count <= limit
 

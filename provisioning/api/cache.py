@@ -1,4 +1,4 @@
-"""Which writes retire a cached device list (see portal.api.listcache).
+"""Which writes retire a cached device list (see portal.api.generations).
 
 A project's device list shows its devices' own columns, their IP assignments, the hrefs of
 their SSH keys, their creators and the catalogue rows they run on. A device saved or deleted
@@ -9,7 +9,7 @@ list: those writes are rare next to the reads they make cheap.
 
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from portal.api import listcache
+from portal.api import generations
 
 ALL_DEVICES = "devices"
 
@@ -26,9 +26,9 @@ def list_scopes(project_id: int) -> tuple[str, ...]:
 def devices_changed(project_ids=None) -> None:
     """Retire the device lists of `project_ids`, or every device list when not known."""
     if project_ids is None:
-        listcache.bump(ALL_DEVICES)
+        generations.bump(ALL_DEVICES)
     else:
-        listcache.bump(*(project_scope(pk) for pk in sorted(set(project_ids))))
+        generations.bump(*(project_scope(pk) for pk in sorted(set(project_ids))))
 
 
 def _device_written(sender, instance, **kwargs) -> None:

@@ -13,11 +13,13 @@ import json
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 
 from inventory.api import assignments as inventory_assignments
 from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
+from portal.api import access
 from portal.api.metal import (
     ALL_METHODS,
     MetalView,
@@ -211,14 +213,17 @@ class DeviceListMixin:
 
 
 class ProjectDevicesView(DeviceListMixin, MetalView):
-    """/projects/{id}/devices. The list is served from the list cache while nothing it shows
-    has changed (clients and Terraform poll it): one query for the key, one for the project."""
+    """/projects/{id}/devices. Clients and Terraform poll it: while nothing it shows has
+    changed, the page comes from the cache, and so do the caller's key and its right to the
+    project (portal.api.access): no query at all."""
 
     def get(self, request, id):
-        project = self.get_visible(Project, id)
+        project_id = access.visible_project_id(request, id)
+        if project_id is None:
+            raise Http404
         return self.cached_list(
-            cache.list_scopes(project.pk),
-            lambda: self.render_devices(self.visible(Device).filter(project=project)),
+            cache.list_scopes(project_id),
+            lambda: self.render_devices(self.visible(Device).filter(project_id=project_id)),
         )
 
     def post(self, request, id):

@@ -116,7 +116,7 @@ class Command(BaseCommand):
         # hit), then off (every request renders, as when the project changes between polls).
         for mode, cache_on in (("cached", "1"), ("rendered", "0")):
             port = free_port()
-            web = start_gunicorn(port, web_workers, {**env, "METAL_LIST_CACHE": cache_on})
+            web = start_gunicorn(port, web_workers, {**env, "METAL_API_CACHE": cache_on})
             try:
                 self._wait_for(port)
                 served = _get(port, api, headers)

@@ -1,0 +1,165 @@
+"""Values kept in the shared cache until something they were computed from changes.
+
+A value (a rendered list, an API key, a visibility decision) is stored with the generations of
+the scopes it was computed from (e.g. "every device" and "this project's devices"). Writers
+`bump()` those scopes; a stored value whose generations no longer match is never used again.
+This is what lets a client that polls a large list get its bytes without the list being
+rendered, or its key and project looked up, on every request, while any change shows on the
+very next request.
+
+Ordering is what makes it correct:
+- a reader reads the generations *before* it queries the rows it computes from, so a value is
+  never stored under a generation newer than its data;
+- a writer bumps when it writes *and* again once its transaction commits: a reader that
+  computes between the two (new generation, rows not yet committed) stores a value the second
+  bump retires. The first bump is what keeps single-process tests (one uncommitted transaction
+  per test) honest; the second is what makes it right across processes.
+
+Only a cache that every process shares can carry generations, so this is on only when
+`METAL_API_CACHE` is (by default: when REDIS_URL names one). `METAL_API_CACHE_VERIFY` (on in the
+test suite) recomputes every hit and fails loudly on a difference: a write path that forgot to
+bump cannot go unnoticed in any test that reads after writing.
+
+A value is whatever the cache backend pickles; as with every Django cache, whoever can write to
+the cache server can make this process unpickle anything, so the cache must be as private as
+the database.
+"""
+
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "metal-gen"
+
+
+class StaleCache(AssertionError):
+    """A cached value differs from a fresh one: some write did not bump its scope."""
+
+
+def enabled() -> bool:
+    return settings.METAL_API_CACHE
+
+
+def _generation_key(scope: str) -> str:
+    return f"{_PREFIX}:gen:{scope}"
+
+
+def _value_key(name: str) -> str:
+    # A name (a path with its query) can be any length; its digest is a key every backend takes.
+    return f"{_PREFIX}:value:{hashlib.sha256(name.encode()).hexdigest()}"
+
+
+def _increment(scopes: tuple[str, ...]) -> None:
+    for scope in scopes:
+        key = _generation_key(scope)
+        try:
+            cache.incr(key)
+        except ValueError:
+            # Never set (or evicted): a random start, so a value stored under an evicted
+            # counter's old value cannot match a counter that restarted from zero.
+            cache.set(key, secrets.randbits(62), timeout=None)
+        except Exception:  # the cache is down: values expire on their own timeout
+            logger.exception("could not bump cache generation %s", scope)
+
+
+def bump(*scopes: str) -> None:
+    """Retire every value stored from `scopes`: now, and again once the current transaction
+    commits (at once when there is none)."""
+    if not enabled() or not scopes:
+        return
+    _increment(scopes)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _increment(scopes))
+
+
+@dataclass
+class Lookup:
+    """What a reader found: the stored value if still current (never None), and the
+    generations it read, before computing anything, under which a fresh value may be stored."""
+
+    name: str
+    scopes: tuple[str, ...]
+    value: object | None
+    generations: tuple | None
+
+
+def lookup(name: str, scopes: tuple[str, ...]) -> Lookup:
+    """The value stored as `name` if it was computed under the current generations of
+    `scopes`."""
+    keys = [_generation_key(scope) for scope in scopes]
+    value_key = _value_key(name)
+    try:
+        found = cache.get_many([*keys, value_key])
+    except Exception:
+        logger.exception("cache unavailable")
+        return Lookup(name, scopes, None, None)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        # Not counted yet (or evicted): start the counters; this value is not stored.
+        for key in missing:
+            cache.add(key, secrets.randbits(62), timeout=None)
+        return Lookup(name, scopes, None, None)
+    generations = tuple(found[key] for key in keys)
+    stored = found.get(value_key)
+    if stored is not None:
+        stored_generations, expires, value = stored
+        if stored_generations == generations and time.time() < expires:
+            return Lookup(name, scopes, value, generations)
+    return Lookup(name, scopes, None, generations)
+
+
+def store(found: Lookup, value, valid_until: float | None = None) -> None:
+    """Keep `value` under the generations `found` read; `valid_until` (a Unix time) ends it
+    earlier than METAL_API_CACHE_SECONDS for values that change with time alone."""
+    if found.generations is None or value is None:
+        return
+    expires = time.time() + settings.METAL_API_CACHE_SECONDS
+    if valid_until is not None:
+        expires = min(expires, valid_until)
+    timeout = expires - time.time()
+    if timeout <= 0:
+        return
+    try:
+        cache.set(
+            _value_key(found.name),
+            (found.generations, expires, value),
+            timeout=max(1, int(timeout)),
+        )
+    except Exception:
+        logger.exception("could not store %s", found.name)
+
+
+def verifying() -> bool:
+    return settings.METAL_API_CACHE_VERIFY
+
+
+def forget(name: str) -> None:
+    """Drop the value stored as `name` (the next reader computes and stores it afresh)."""
+    try:
+        cache.delete(_value_key(name))
+    except Exception:
+        logger.exception("could not forget %s", name)
+
+
+def verify(found: Lookup, fresh, compare=lambda value: value) -> None:
+    """In verifying mode, a stored value must equal the one computed now (as far as `compare`
+    looks), unless a writer changed the rows meanwhile (its bump shows, at the latest a moment
+    after its commit)."""
+    if found.value is None or compare(found.value) == compare(fresh):
+        return
+    for _ in range(20):
+        if lookup(found.name, found.scopes).generations != found.generations:
+            return
+        time.sleep(0.05)
+    raise StaleCache(
+        f"{found.name}: the cached value differs from a fresh one; "
+        "a write to what it shows did not bump its scope"
+    )

@@ -1,0 +1,37 @@
+"""portal.cache.RedisCache: Django's Redis backend with one shared client and a one-round-trip
+`incr` that keeps Django's meaning (a missing key is an error, not a new counter)."""
+
+import os
+import uuid
+
+import pytest
+
+from portal.cache import RedisCache
+
+
+@pytest.fixture
+def redis_cache():
+    location = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    backend = RedisCache(location, {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
+    yield backend
+    backend.clear()
+
+
+def test_incr_counts_an_existing_key(redis_cache):
+    redis_cache.add("counter", 1, timeout=60)
+    assert redis_cache.incr("counter") == 2
+    assert redis_cache.incr("counter", 5) == 7
+    assert redis_cache.get("counter") == 7
+
+
+def test_incr_refuses_a_missing_key_and_creates_nothing(redis_cache):
+    with pytest.raises(ValueError, match="not found"):
+        redis_cache.incr("missing")
+    assert redis_cache.get("missing") is None
+
+
+def test_one_client_serves_every_call(redis_cache):
+    redis_cache.set("a", 1)
+    client = redis_cache._cache.get_client("a", write=True)
+    assert redis_cache._cache.get_client("b", write=True) is client
+    assert redis_cache.get_many(["a", "b"]) == {"a": 1}
