@@ -420,8 +420,6 @@ class MetalView(APIView):
         meta = None
         if paged:
             rows, meta = paginate(self.request, rows, per_page)
-        else:
-            rows = list(rows)
         body = {key: serializer_class(rows, many=True, context=context).data}
         if meta is not None:
             body["meta"] = meta

@@ -48,11 +48,10 @@ class WindowThrottle(BaseThrottle):
         try:
             count = cache.incr(key)
         except ValueError:
-            # The window's first request: start its counter. The timeout outlives the window
-            # by one period so a slow request at the edge still finds it. A request that lost
-            # the race to add() counts on the winner's counter.
+            # The window's first request starts its counter (the timeout outlives the window by
+            # one period, so a slow request at the edge still finds it); one that loses the race
+            # to add() counts on the winner's, unless that was evicted meanwhile.
             count = 1
-            # (evicted again meanwhile: count this as the first)
             if not cache.add(key, 1, timeout=period * 2):
                 with contextlib.suppress(ValueError):
                     count = cache.incr(key)
