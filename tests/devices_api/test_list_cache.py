@@ -185,19 +185,6 @@ def test_verifying_mode_catches_a_write_that_retires_nothing(listing, world, dep
         listing()
 
 
-def test_a_bump_in_a_transaction_counts_again_at_commit(cached, django_capture_on_commit_callbacks):
-    found = generations.lookup("probe", ("probe-scope",))
-    assert found.generations is None  # first sight: counted from now on, nothing stored
-    start = generations.lookup("probe", ("probe-scope",)).generations
-    with django_capture_on_commit_callbacks(execute=True):
-        generations.bump("probe-scope")
-        # A reader now may see the new generation with the old rows (not committed yet) …
-        during = generations.lookup("probe", ("probe-scope",)).generations
-        assert during != start
-    # … and whatever it stored is retired by the bump at commit.
-    assert generations.lookup("probe", ("probe-scope",)).generations != during
-
-
 def test_a_per_process_cache_is_refused(settings):
     settings.METAL_API_CACHE = True
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
