@@ -290,3 +290,21 @@ def test_an_older_agent_without_reports_on_done_still_finishes(agent, provisioni
     _, operation = provisioning
     assert agent(booted(operation)).post("done", {}).status_code == 204
     assert step_state(operation, "await_agent") == "done"
+
+
+def test_fail_records_the_reports_that_came_with_it(agent, deploy):
+    device = deploy()
+    operation = open_operation(device)
+    stage(operation, "await_agent")
+    body = {
+        "step": "write_image",
+        "message": "I/O error",
+        "reports": [
+            {"step": "wipe_disks", "percent": 100, "message": "wiped"},
+            {"step": "write_image", "percent": 0, "message": "Writing image"},
+        ],
+    }
+    assert agent(booted(operation)).post("fail", body).status_code == 204
+    operation.refresh_from_db()
+    assert (operation.state, operation.error) == ("failed", "write_image: I/O error")
+    assert Event.objects.filter(type="provisioning.write_image", project=device.project).exists()
