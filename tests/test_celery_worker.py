@@ -2,6 +2,7 @@
 
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -27,3 +28,24 @@ def test_expire_invitations_runs_on_a_worker(acme, alice):
                 break
             time.sleep(0.2)
     assert invitation.status == Invitation.Status.EXPIRED
+
+
+# A task as the signals see it: run by a worker, not inline.
+_Task = SimpleNamespace(request=SimpleNamespace(is_eager=False))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_keeps_the_database_connection_as_a_request_would():
+    from celery.fixups.django import DjangoWorkerFixup
+    from django.db import connection
+
+    from portal.celery import _database_connections
+
+    connection.ensure_connection()
+    opened = connection.connection
+    DjangoWorkerFixup(app).on_task_postrun(_Task)  # Celery's own: keeps it (DB_REUSE_MAX)
+    _database_connections(sender=_Task)  # ours: keeps it while CONN_MAX_AGE allows
+    assert connection.connection is opened
+    connection.close_at = time.monotonic() - 1  # past CONN_MAX_AGE
+    _database_connections(sender=_Task)
+    assert connection.connection is None
