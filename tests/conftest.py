@@ -75,6 +75,15 @@ def _test_settings(settings):
 
 
 @pytest.fixture
+def api_cache(settings):
+    """The API cache on (in the default cache, which only this process uses here) and its hits
+    used as stored, as in production: these tests compare them with fresh values themselves."""
+    settings.METAL_API_CACHE = True
+    settings.METAL_API_CACHE_VERIFY = False
+    return settings
+
+
+@pytest.fixture
 def alice(db):
     return factories.make_user("alice@example.com", first_name="Alice")
 

@@ -19,14 +19,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def cached(settings):
-    """The cache on, hits used as stored (as in production)."""
-    settings.METAL_API_CACHE = True
-    settings.METAL_API_CACHE_VERIFY = False
-    return settings
-
-
 def _key(token: str) -> ApiKey:
     return ApiKey.objects.get(lookup=tokens.split_lookup(token))
 
@@ -41,7 +33,7 @@ def _warm(client, url, status=200):
         assert response.status_code == status, response.content
 
 
-def test_a_known_caller_is_recognised_without_a_query(cached, api, world):
+def test_a_known_caller_is_recognised_without_a_query(api_cache, api, world):
     client = api(world.tokens["carol"])
     _warm(client, _devices(world))
     with CaptureQueriesContext(connection) as queries:
@@ -49,7 +41,7 @@ def test_a_known_caller_is_recognised_without_a_query(cached, api, world):
     assert [q["sql"] for q in queries] == []
 
 
-def test_the_password_hash_stays_in_the_database(cached, api, world):
+def test_the_password_hash_stays_in_the_database(api_cache, api, world):
     _warm(api(world.tokens["alice"]), _devices(world))
     stored = generations.lookup(
         f"api-key:{tokens.split_lookup(world.tokens['alice'])}", (access.ACCESS,)
@@ -62,7 +54,7 @@ def test_the_password_hash_stays_in_the_database(cached, api, world):
     assert thawed.user.password == world.alice.password
 
 
-def test_a_wrong_secret_with_a_known_lookup_is_refused(cached, api, world):
+def test_a_wrong_secret_with_a_known_lookup_is_refused(api_cache, api, world):
     _warm(api(world.tokens["alice"]), _devices(world))
     assert api(factories.tampered(world.tokens["alice"])).get(_devices(world)).status_code == 401
 
@@ -99,14 +91,14 @@ def _delete_project(world):
         (_delete_project, 404),
     ],
 )
-def test_losing_access_counts_from_the_next_request(cached, api, world, change, status):
+def test_losing_access_counts_from_the_next_request(api_cache, api, world, change, status):
     client = api(world.tokens["carol"])
     _warm(client, _devices(world))
     change(world)
     assert client.get(_devices(world)).status_code == status
 
 
-def test_gaining_access_counts_from_the_next_request(cached, api, world):
+def test_gaining_access_counts_from_the_next_request(api_cache, api, world):
     """Assignments are bulk-created (no signal): a "no" is never kept for that reason."""
     client = api(world.tokens["carol"])
     ops = f"/metal/v1/projects/{world.ops.uuid}/devices"
@@ -116,13 +108,13 @@ def test_gaining_access_counts_from_the_next_request(cached, api, world):
     assert client.get(ops).status_code == 200
 
 
-def test_a_project_key_stays_in_its_project(cached, api, world):
+def test_a_project_key_stays_in_its_project(api_cache, api, world):
     client = api(factories.make_token(world.alice, project=world.ops))
     _warm(client, f"/metal/v1/projects/{world.ops.uuid}/devices")
     assert client.get(_devices(world)).status_code == 404
 
 
-def test_a_read_only_key_still_cannot_write(cached, api, world):
+def test_a_read_only_key_still_cannot_write(api_cache, api, world):
     client = api(factories.make_token(world.alice, read_only=True))
     _warm(client, _devices(world))
     response = client.post(
@@ -133,7 +125,7 @@ def test_a_read_only_key_still_cannot_write(cached, api, world):
     assert response.status_code == 403
 
 
-def test_last_used_is_written_once_per_interval(cached, api, world):
+def test_last_used_is_written_once_per_interval(api_cache, api, world):
     client = api(world.tokens["alice"])
     start = timezone.now()
     with time_machine.travel(start, tick=False):
@@ -149,7 +141,7 @@ def test_last_used_is_written_once_per_interval(cached, api, world):
         assert [q["sql"] for q in queries] == []
 
 
-def test_verifying_mode_catches_a_write_that_retires_nothing(cached, api, world):
+def test_verifying_mode_catches_a_write_that_retires_nothing(api_cache, api, world):
     client = api(world.tokens["alice"])
     _warm(client, _devices(world))
     with connection.cursor() as cursor:  # behind the ORM's back: no signal, no bump
@@ -158,7 +150,7 @@ def test_verifying_mode_catches_a_write_that_retires_nothing(cached, api, world)
             f"UPDATE {table} SET read_only = true WHERE lookup = %s",  # noqa: S608
             [tokens.split_lookup(world.tokens["alice"])],
         )
-    cached.METAL_API_CACHE_VERIFY = True
+    api_cache.METAL_API_CACHE_VERIFY = True
     with pytest.raises(generations.StaleCache):
         client.get(_devices(world))
 

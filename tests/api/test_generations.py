@@ -7,14 +7,9 @@ from portal.api import generations
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def cached(settings):
-    settings.METAL_API_CACHE = True
-    settings.METAL_API_CACHE_VERIFY = False
-    return settings
-
-
-def test_a_bump_in_a_transaction_counts_again_at_commit(cached, django_capture_on_commit_callbacks):
+def test_a_bump_in_a_transaction_counts_again_at_commit(
+    api_cache, django_capture_on_commit_callbacks
+):
     found = generations.lookup("probe", ("probe-scope",))
     assert found.generations is None  # first sight: counted from now on, nothing stored
     start = generations.lookup("probe", ("probe-scope",)).generations
@@ -27,7 +22,7 @@ def test_a_bump_in_a_transaction_counts_again_at_commit(cached, django_capture_o
     assert generations.lookup("probe", ("probe-scope",)).generations != during
 
 
-def test_a_value_stored_is_found_until_its_scope_is_bumped(cached):
+def test_a_value_stored_is_found_until_its_scope_is_bumped(api_cache):
     assert generations.lookup("page", ("a", "b")).generations is None  # counters start
     found = generations.lookup("page", ("a", "b"))
     generations.store(found, b"rendered")

@@ -23,16 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def cached(settings):
-    """The list cache on (in the default cache; this process is its only user) and hits
-    served as stored, as in production: these tests compare them with fresh renderings."""
-    settings.METAL_API_CACHE = True
-    settings.METAL_API_CACHE_VERIFY = False
-    return settings
-
-
-@pytest.fixture
-def listing(api, world, cached):
+def listing(api, world, api_cache):
     """listing() → the bytes of alice's GET of web's devices (twice first, so the stored body
     exists); listing.fresh() → the same rendered with the cache off."""
     client = api(world.tokens["alice"])
@@ -44,11 +35,11 @@ def listing(api, world, cached):
         return response.content
 
     def fresh() -> bytes:
-        cached.METAL_API_CACHE = False
+        api_cache.METAL_API_CACHE = False
         try:
             return get()
         finally:
-            cached.METAL_API_CACHE = True
+            api_cache.METAL_API_CACHE = True
 
     get.fresh = fresh
     get.url = url
@@ -172,7 +163,7 @@ def test_a_stored_list_is_never_served_to_a_caller_who_cannot_see_it(api, listin
     assert api(world.tokens["alice"]).get(listing.url).status_code == 401
 
 
-def test_verifying_mode_catches_a_write_that_retires_nothing(listing, world, deploy, cached):
+def test_verifying_mode_catches_a_write_that_retires_nothing(listing, world, deploy, api_cache):
     device = deploy(world.web, world.alice)
     listing()
     listing()
@@ -180,7 +171,7 @@ def test_verifying_mode_catches_a_write_that_retires_nothing(listing, world, dep
         table = connection.ops.quote_name(Device._meta.db_table)
         cursor.execute(f"UPDATE {table} SET hostname = 'sneaky' WHERE id = %s", [device.pk])  # noqa: S608
     assert b"sneaky" not in listing()  # what verifying mode exists to catch
-    cached.METAL_API_CACHE_VERIFY = True
+    api_cache.METAL_API_CACHE_VERIFY = True
     with pytest.raises(generations.StaleCache):
         listing()
 
