@@ -249,15 +249,10 @@ class InlineSSHKey(serializers.Serializer):
     key = serializers.CharField()
 
 
-class DeviceCreateInput(serializers.Serializer):
-    """DeviceCreateInMetroInput / DeviceCreateInFacilityInput and what old clients add."""
+class DeviceSettingsInput(serializers.Serializer):
+    """The settings a device is created with and may change later, alike in the create and
+    update inputs (`hostname` differs: blank means "generate one" only at creation)."""
 
-    metro = StringOrList(required=False)
-    facility = StringOrList(required=False)
-    plan = serializers.CharField()
-    # packet-python sends "" (with ipxe_script_url) and the generated SDKs a slug.
-    operating_system = serializers.CharField(allow_blank=True)
-    hostname = serializers.CharField(required=False, allow_blank=True, max_length=63)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     billing_cycle = serializers.ChoiceField(
         choices=Device.BillingCycle.values, required=False, allow_null=True
@@ -272,6 +267,23 @@ class DeviceCreateInput(serializers.Serializer):
     ipxe_script_url = serializers.URLField(
         required=False, allow_blank=True, allow_null=True, max_length=500
     )
+    spot_instance = serializers.BooleanField(required=False, allow_null=True)
+
+    def validate_spot_instance(self, value):
+        if value:
+            raise serializers.ValidationError("Spot instances are not offered here.")
+        return value
+
+
+class DeviceCreateInput(DeviceSettingsInput):
+    """DeviceCreateInMetroInput / DeviceCreateInFacilityInput and what old clients add."""
+
+    metro = StringOrList(required=False)
+    facility = StringOrList(required=False)
+    plan = serializers.CharField()
+    # packet-python sends "" (with ipxe_script_url) and the generated SDKs a slug.
+    operating_system = serializers.CharField(allow_blank=True)
+    hostname = serializers.CharField(required=False, allow_blank=True, max_length=63)
     project_ssh_keys = serializers.ListField(
         child=serializers.UUIDField(), required=False, allow_null=True
     )
@@ -290,7 +302,6 @@ class DeviceCreateInput(serializers.Serializer):
     hardware_reservation_id = serializers.CharField(
         required=False, allow_blank=True, allow_null=True
     )
-    spot_instance = serializers.BooleanField(required=False, allow_null=True)
     # Sent by packet-python and old Terraform; the project is the one in the URL, and
     # `features` (a map of feature → required/preferred) picks nothing here.
     project_id = serializers.UUIDField(required=False, allow_null=True)
@@ -301,16 +312,9 @@ class DeviceCreateInput(serializers.Serializer):
             raise serializers.ValidationError("Hardware reservations are not offered here.")
         return value
 
-    def validate_spot_instance(self, value):
-        if value:
-            raise serializers.ValidationError("Spot instances are not offered here.")
-        return value
-
     def validate(self, attrs):
         if attrs.get("metro") and attrs.get("facility"):
             raise serializers.ValidationError({"metro": "Give a metro or a facility, not both."})
-        if self.context.get("batch"):
-            return attrs
         if not attrs.get("metro") and not attrs.get("facility"):
             raise serializers.ValidationError(
                 {"metro": 'This field is required (a metro code, or "any").'}
@@ -326,46 +330,18 @@ class BatchItemInput(DeviceCreateInput):
         child=serializers.CharField(max_length=63), required=False, default=list
     )
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        if not attrs.get("metro") and not attrs.get("facility"):
-            raise serializers.ValidationError(
-                {"metro": 'This field is required (a metro code, or "any").'}
-            )
-        return attrs
-
 
 class BatchCreateInput(serializers.Serializer):
     """InstancesBatchCreateInput."""
 
-    batches = BatchItemInput(many=True, allow_empty=False, context={"batch": True})
+    batches = BatchItemInput(many=True, allow_empty=False)
 
 
-class DeviceUpdateInput(serializers.Serializer):
+class DeviceUpdateInput(DeviceSettingsInput):
     """DeviceUpdateInput. packet-python's Device.update() sends every field, nulls included;
     a null means "leave it"."""
 
     hostname = serializers.CharField(required=False, allow_null=True, max_length=63)
-    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    billing_cycle = serializers.ChoiceField(
-        choices=Device.BillingCycle.values, required=False, allow_null=True
-    )
-    tags = LenientTags(required=False, allow_null=True)
-    userdata = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, trim_whitespace=False
-    )
-    customdata = CustomDataField(required=False, allow_null=True)
-    locked = serializers.BooleanField(required=False, allow_null=True)
-    always_pxe = serializers.BooleanField(required=False, allow_null=True)
-    ipxe_script_url = serializers.URLField(
-        required=False, allow_blank=True, allow_null=True, max_length=500
-    )
-    spot_instance = serializers.BooleanField(required=False, allow_null=True)
-
-    def validate_spot_instance(self, value):
-        if value:
-            raise serializers.ValidationError("Spot instances are not offered here.")
-        return value
 
     def validate(self, attrs):
         attrs.pop("spot_instance", None)
