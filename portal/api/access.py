@@ -104,11 +104,14 @@ def _written(sender, instance=None, **kwargs) -> None:
     generations.bump(ACCESS)
 
 
+def login_stamp_only(update_fields) -> bool:
+    """A user saved only to stamp last_login at a login: nothing the API caches shows it."""
+    return update_fields is not None and set(update_fields) <= {"last_login"}
+
+
 def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
-    # A login stamps last_login, which decides nothing here.
-    if update_fields is not None and set(update_fields) <= {"last_login"}:
-        return
-    generations.bump(ACCESS)
+    if not login_stamp_only(update_fields):
+        generations.bump(ACCESS)
 
 
 def connect() -> None:

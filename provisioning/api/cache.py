@@ -9,7 +9,7 @@ list: those writes are rare next to the reads they make cheap.
 
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from portal.api import generations
+from portal.api import access, generations
 
 ALL_DEVICES = "devices"
 
@@ -40,13 +40,12 @@ def _anything_written(sender, instance=None, **kwargs) -> None:
 
 
 def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
-    # A login stamps last_login; no list shows it.
-    if update_fields is not None and set(update_fields) <= {"last_login"}:
-        return
-    devices_changed()
+    if not access.login_stamp_only(update_fields):
+        devices_changed()
 
 
-def _device_keys_changed(sender, instance, action, **kwargs) -> None:
+def _relation_changed(sender, instance, action, **kwargs) -> None:
+    """A many-to-many set changed: a device's keys (its project's lists) or the catalogue's."""
     if not action.startswith("post_"):
         return
     from provisioning.models import Device
@@ -68,10 +67,11 @@ def connect() -> None:
             )
     post_save.connect(_user_saved, sender=User, dispatch_uid="devices-cache-user")
     post_delete.connect(_anything_written, sender=User, dispatch_uid="devices-cache-user-delete")
-    m2m_changed.connect(
-        _device_keys_changed, sender=Device.ssh_keys.through, dispatch_uid="devices-cache-keys"
-    )
-    for through in (Plan.metros.through, OperatingSystem.provisionable_on.through):
+    for through in (
+        Device.ssh_keys.through,
+        Plan.metros.through,
+        OperatingSystem.provisionable_on.through,
+    ):
         m2m_changed.connect(
-            _anything_written, sender=through, dispatch_uid=f"devices-cache-{through}"
+            _relation_changed, sender=through, dispatch_uid=f"devices-cache-{through}"
         )
