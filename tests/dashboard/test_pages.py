@@ -12,6 +12,19 @@ from provisioning.models import Device, IPAssignment, Operation
 HX = {"HX-Request": "true"}
 
 
+def _deploy_form(site, **fields) -> dict:
+    """The deploy page's fields for one server of the site's plan (override any)."""
+    metro, plan, os_ = site
+    return {
+        "metro": metro.pk,
+        "plan": plan.pk,
+        "operating_system": os_.pk,
+        "quantity": 1,
+        "ip_option": "public",
+        **fields,
+    }
+
+
 def test_overview_shows_servers_by_state_and_usage_spot(client, alice, web, server):
     client.force_login(alice)
     response = client.get(reverse("portal:project", args=[web.uuid]))
@@ -110,15 +123,9 @@ def test_deploy_page_follows_choices_and_deploys(client, alice, web, site):
     assert "invalid-feedback" not in refreshed  # a refresh never judges
     response = client.post(
         url,
-        {
-            "metro": metro.pk,
-            "plan": plan.pk,
-            "operating_system": os_.pk,
-            "quantity": 2,
-            "hostname": "web-a\nweb-b",
-            "ip_option": "public",
-            "userdata": "#cloud-config\npackages: [nginx]\n",
-        },
+        _deploy_form(
+            site, quantity=2, hostname="web-a\nweb-b", userdata="#cloud-config\npackages: [nginx]\n"
+        ),
         headers=HX,
     )
     assert response.status_code == 200
@@ -136,19 +143,10 @@ def test_deploy_page_follows_choices_and_deploys(client, alice, web, site):
 def test_invalid_user_data_is_an_error_next_to_the_field_and_nothing_is_lost(
     client, alice, web, site, userdata, message
 ):
-    metro, plan, os_ = site
     client.force_login(alice)
     response = client.post(
         reverse("provisioning:deploy", args=[web.uuid]),
-        {
-            "metro": metro.pk,
-            "plan": plan.pk,
-            "operating_system": os_.pk,
-            "quantity": 1,
-            "hostname": "keepme",
-            "ip_option": "public",
-            "userdata": userdata,
-        },
+        _deploy_form(site, hostname="keepme", userdata=userdata),
         headers=HX,
     )
     body = response.content.decode()
@@ -159,7 +157,7 @@ def test_invalid_user_data_is_an_error_next_to_the_field_and_nothing_is_lost(
 
 
 def test_unavailable_plan_is_disabled_and_refused(client, alice, web, site):
-    metro, plan, os_ = site
+    metro, plan, _ = site
     Machine.objects.update(state="maintenance")
     client.force_login(alice)
     url = reverse("provisioning:deploy", args=[web.uuid])
@@ -167,13 +165,7 @@ def test_unavailable_plan_is_disabled_and_refused(client, alice, web, site):
     assert 'data-capacity="unavailable"' in page and "disabled" in page
     response = client.post(
         url,
-        {
-            "metro": metro.pk,
-            "plan": plan.pk,
-            "operating_system": os_.pk,
-            "quantity": 1,
-            "ip_option": "public",
-        },
+        _deploy_form(site),
         headers=HX,
     )
     assert f"No {plan.slug} servers are available in {metro.code}" in response.content.decode()
@@ -181,18 +173,10 @@ def test_unavailable_plan_is_disabled_and_refused(client, alice, web, site):
 
 
 def test_hostname_clash_lands_on_the_field(client, alice, web, site, server):
-    metro, plan, os_ = site
     client.force_login(alice)
     response = client.post(
         reverse("provisioning:deploy", args=[web.uuid]),
-        {
-            "metro": metro.pk,
-            "plan": plan.pk,
-            "operating_system": os_.pk,
-            "quantity": 1,
-            "hostname": "alpha",
-            "ip_option": "public",
-        },
+        _deploy_form(site, hostname="alpha"),
         headers=HX,
     )
     assert 'id="hostnames-error"' in response.content.decode()
