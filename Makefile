@@ -52,7 +52,8 @@ run: $(VENV)/.installed
 	echo && echo "  Ironyard is starting at http://$(HOST):$(PORT)/" && \
 	echo "  Log in as demo@ironyard.local with password ironyard-demo  (Ctrl-C stops everything)" && \
 	echo && \
-	HOST=$(HOST) PORTAL_URL=http://$(HOST):$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+	HOST=$(HOST) PORTAL_URL=http://$(HOST):$(PORT) SITE_URL="$${SITE_URL:-http://$(HOST):$(PORT)}" \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 # equinix-metal 0.11.0 cannot share .venv with equinix 0.19.0 (urllib3 pins): its own, for the
 # live device story (tests/devices_api/test_live_equinix_metal.py).
