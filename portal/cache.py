@@ -7,6 +7,8 @@ handful of cache calls and no query:
   fork.
 - `incr` in one round trip (a script), not two (EXISTS, then INCRBY), with the same meaning:
   a missing key is a ValueError, never a counter silently created without a timeout.
+- `count`: several counters, each created with its timeout when missing, in one round trip
+  (the API's rate limits).
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -19,12 +21,23 @@ end
 return false
 """
 
+_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCR', key)
+    if counts[i] == 1 then
+        redis.call('EXPIRE', key, ARGV[i])
+    end
+end
+return counts
+"""
+
 
 class _SharedClient(RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._clients = {}
-        self._incr_existing = None
+        self._scripts = {}
 
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)
@@ -33,17 +46,30 @@ class _SharedClient(RedisCacheClient):
             client = self._clients[index] = super().get_client(key, write=write)
         return client
 
+    def _run(self, source: str, keys: list, args: list):
+        client = self.get_client(write=True)
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = client.register_script(source)
+        return script(keys=keys, args=args, client=client)
+
     def incr(self, key, delta):
-        client = self.get_client(key, write=True)
-        if self._incr_existing is None:
-            self._incr_existing = client.register_script(_INCR_EXISTING)
-        value = self._incr_existing(keys=[key], args=[delta], client=client)
+        value = self._run(_INCR_EXISTING, [key], [delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
+
+    def count(self, keys, timeouts):
+        return self._run(_COUNT, keys, timeouts)
 
 
 class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = _SharedClient
+
+    def count(self, keys: list[str], timeouts: list[int]) -> list[int]:
+        """Add one to each counter (creating it, with its timeout in seconds, when missing)
+        and return their new values."""
+        keys = [self.make_and_validate_key(key) for key in keys]
+        return self._cache.count(keys, timeouts)

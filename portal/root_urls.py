@@ -3,9 +3,10 @@
 from django.urls import include, path
 
 urlpatterns = [
+    # Resolution tries patterns in order: the paths clients poll (devices) come first.
+    path("metal/v1/", include("provisioning.api.urls")),
     path("metal/v1/", include("portal.api.urls")),
     path("metal/v1/", include("inventory.api.urls")),
-    path("metal/v1/", include("provisioning.api.urls")),
     path("", include("provisioning.boot.urls")),  # boot/…, metadata, phone-home (machines)
     path("", include("inventory.urls")),  # operator/… (staff) and catalogue/ (signed in)
     path("", include("provisioning.urls")),  # projects/…/servers/, servers/…, projects/…/ips/

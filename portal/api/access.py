@@ -77,6 +77,18 @@ def forget_key(lookup: str) -> None:
         generations.forget(_key_name(lookup))
 
 
+# Project ids by uuid as visible_project_id found them: a mapping that never changes, kept so a
+# request can name its project's cache scopes before it is authenticated (see
+# MetalView.cache_scopes).
+_project_ids: dict = {}
+_PROJECT_IDS_KEPT = 100_000
+
+
+def known_project_id(uuid) -> int | None:
+    """The id of project `uuid` if this process has seen it; says nothing about access."""
+    return _project_ids.get(uuid)
+
+
 def visible_project_id(request, uuid) -> int | None:
     """The id of the project `uuid` if the caller (its user, narrowed to its key's project)
     may see it, else None. Only a "yes" is kept: access can be granted by writes that send no
@@ -92,11 +104,16 @@ def visible_project_id(request, uuid) -> int | None:
     name = f"project:{uuid}:{request.user.pk}:{getattr(key, 'project_id', None)}"
     found = generations.lookup(name, (ACCESS,))
     if found.value is not None and not generations.verifying():
-        return found.value
-    pk = load()
-    if generations.verifying():
-        generations.verify(found, pk)
-    generations.store(found, pk)
+        pk = found.value
+    else:
+        pk = load()
+        if generations.verifying():
+            generations.verify(found, pk)
+        generations.store(found, pk)
+    if pk is not None:
+        if len(_project_ids) >= _PROJECT_IDS_KEPT:
+            _project_ids.clear()
+        _project_ids[uuid] = pk
     return pk
 
 

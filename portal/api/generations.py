@@ -15,6 +15,12 @@ Ordering is what makes it correct:
   bump retires. The first bump is what keeps single-process tests (one uncommitted transaction
   per test) honest; the second is what makes it right across processes.
 
+Within one API request (`reading()`), each scope's generation is read from the cache once, and
+the scopes a view `expect()`s are read together with the first: checking the caller's key, its
+right to a project and the project's list costs one round trip, not three. Reading a generation
+early in a request is always safe (at worst a value is retired sooner); a bump made inside the
+request forgets the generations it changed.
+
 Only a cache that every process shares can carry generations, so this is on only when
 `METAL_API_CACHE` is (by default: when REDIS_URL names one). `METAL_API_CACHE_VERIFY` (on in the
 test suite) recomputes every hit and fails loudly on a difference: a write path that forgot to
@@ -31,7 +37,10 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
@@ -72,11 +81,43 @@ def _increment(scopes: tuple[str, ...]) -> None:
             logger.exception("could not bump cache generation %s", scope)
 
 
+@dataclass
+class _Reads:
+    """One request's generations, by scope, and the scopes to read with the next lookup."""
+
+    generations: dict[str, int] = field(default_factory=dict)
+    expected: set[str] = field(default_factory=set)
+
+
+_reads: ContextVar[_Reads | None] = ContextVar("metal_generation_reads", default=None)
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Read each scope's generation once within the block (one request)."""
+    token = _reads.set(_Reads())
+    try:
+        yield
+    finally:
+        _reads.reset(token)
+
+
+def expect(*scopes: str) -> None:
+    """Scopes the current request will look up: read with its first lookup."""
+    reads = _reads.get()
+    if reads is not None:
+        reads.expected.update(scopes)
+
+
 def bump(*scopes: str) -> None:
     """Retire every value stored from `scopes`: now, and again once the current transaction
     commits (at once when there is none)."""
     if not enabled() or not scopes:
         return
+    reads = _reads.get()
+    if reads is not None:
+        for scope in scopes:
+            reads.generations.pop(scope, None)
     _increment(scopes)
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(lambda: _increment(scopes))
@@ -144,22 +185,40 @@ class _Recent:
 _recent = _Recent(budget=32 * 1024 * 1024)
 
 
+def _current(scopes: tuple[str, ...], *, fresh: bool = False) -> tuple | None:
+    """The generations of `scopes` (None while one is not counted yet), from the request's
+    reads unless `fresh`."""
+    reads = None if fresh else _reads.get()
+    known = {} if reads is None else reads.generations
+    expected = () if reads is None else reads.expected
+    wanted = [scope for scope in dict.fromkeys((*scopes, *expected)) if scope not in known]
+    if wanted:
+        keys = {scope: _generation_key(scope) for scope in wanted}
+        found = cache.get_many(keys.values())
+        if reads is not None:
+            reads.expected.clear()
+        for scope, key in keys.items():
+            if key in found:
+                known[scope] = found[key]
+            else:
+                # Not counted yet (or evicted): start the counter; nothing is stored under
+                # it before the next lookup reads it back.
+                cache.add(key, secrets.randbits(62), timeout=None)
+    if any(scope not in known for scope in scopes):
+        return None
+    return tuple(known[scope] for scope in scopes)
+
+
 def lookup(name: str, scopes: tuple[str, ...]) -> Lookup:
     """The value stored as `name` if it was computed under the current generations of
     `scopes`."""
-    keys = [_generation_key(scope) for scope in scopes]
     try:
-        found = cache.get_many(keys)
+        generations = _current(scopes)
     except Exception:
         logger.exception("cache unavailable")
         return Lookup(name, scopes, None, None)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        # Not counted yet (or evicted): start the counters; this value is not stored.
-        for key in missing:
-            cache.add(key, secrets.randbits(62), timeout=None)
+    if generations is None:
         return Lookup(name, scopes, None, None)
-    generations = tuple(found[key] for key in keys)
     value = _recent.get(name, generations)
     if value is not None:
         return Lookup(name, scopes, value, generations)
@@ -218,7 +277,7 @@ def verify(found: Lookup, fresh, compare=lambda value: value) -> None:
     if found.value is None or compare(found.value) == compare(fresh):
         return
     for _ in range(20):
-        if lookup(found.name, found.scopes).generations != found.generations:
+        if _current(found.scopes, fresh=True) != found.generations:
             return
         time.sleep(0.05)
     raise StaleCache(

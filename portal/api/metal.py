@@ -16,6 +16,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import exceptions, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -25,8 +26,7 @@ from portal.hrefs import href_for
 from portal.models import ApiKey
 from portal.querysets import visible_project_q
 
-from . import generations, idempotency
-from .throttles import AddressRateThrottle, TokenRateThrottle
+from . import generations, idempotency, throttles
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 1000
@@ -300,11 +300,24 @@ def by_id_or_code(queryset: QuerySet, value: str, code_field: str):
     return queryset.filter(**({"uuid": key} if key else {code_field: value})).first()
 
 
+class JSONNegotiation(DefaultContentNegotiation):
+    """Metal endpoints render JSON only: when the client takes JSON, or anything, as every
+    Metal client does, there is nothing to negotiate and the Accept header is not parsed."""
+
+    _TAKES_JSON = frozenset({"*/*", "application/json"})
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        if len(renderers) == 1 and request.META.get("HTTP_ACCEPT", "*/*") in self._TAKES_JSON:
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)
+
+
 class MetalView(APIView):
     """Base for every Metal endpoint: the token rule, visibility and the response shapes."""
 
+    content_negotiation_class = JSONNegotiation
     permission_classes = [MetalTokenPermission]
-    throttle_classes = [TokenRateThrottle]
+    throttle_classes = []  # portal.api.throttles, counted before authentication
     # Methods a project-scoped key may not use here (user- and organization-level endpoints).
     project_token_denied: frozenset[str] = frozenset()
     # Methods that only read here (POST /capacity/metros checks), so read-only keys may use them.
@@ -313,21 +326,29 @@ class MetalView(APIView):
     _list_lookup: generations.Lookup | None = None
 
     def dispatch(self, request, *args, **kwargs):
-        if not idempotency.requested(request):
-            return super().dispatch(request, *args, **kwargs)
-        # The key's row is claimed inside the request's transaction (see portal.api.idempotency):
-        # its side effects and its stored response commit together, or neither does.
-        with transaction.atomic():
-            return super().dispatch(request, *args, **kwargs)
+        with generations.reading():
+            if not idempotency.requested(request):
+                return super().dispatch(request, *args, **kwargs)
+            # The key's row is claimed inside the request's transaction (see
+            # portal.api.idempotency): its side effects and its stored response commit
+            # together, or neither does.
+            with transaction.atomic():
+                return super().dispatch(request, *args, **kwargs)
+
+    def cache_scopes(self, **kwargs) -> tuple[str, ...]:
+        """The generation scopes a GET here will look up beyond the caller's key, if known
+        before authentication: read in the same round trip as the key's."""
+        return ()
 
     def perform_authentication(self, request):
-        # The per-address limit comes before authentication, so guessed tokens count too.
-        throttle = AddressRateThrottle()
-        if not throttle.allow_request(request, self):
-            self.throttled(request, throttle.wait())
+        wait = throttles.over_limit(request)
+        if wait is not None:
+            self.throttled(request, wait)
         super().perform_authentication(request)
 
     def initial(self, request, *args, **kwargs):
+        if request.method == "GET" and generations.enabled():
+            generations.expect(*self.cache_scopes(**kwargs))
         super().initial(request, *args, **kwargs)
         # No text column of PostgreSQL can hold NUL: a filter carrying one is the caller's
         # mistake (422), not a database error (500).

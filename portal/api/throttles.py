@@ -1,8 +1,10 @@
-"""Rate limits for the Metal API, per API token and per client address, counted in the cache
-(Redis when REDIS_URL is set, so every web process shares the counters).
+"""Rate limits for the Metal API, per client address and per API token, counted in fixed
+windows in the cache (Redis when REDIS_URL is set, so every web process shares the counters).
 
-Fixed windows counted with `cache.incr`: one call per request and limit, where DRF's
-SimpleRateThrottle reads and rewrites a list of every request's timestamp in the window.
+Both are counted before authentication, in one cache call: the address so that guessed tokens
+count too, and the token by its digest, so a request counts against a key's budget only when it
+carries that key's whole token (knowing a key's visible lookup part is not enough to use up
+its budget).
 """
 
 import contextlib
@@ -10,10 +12,8 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from rest_framework.throttling import BaseThrottle
 
-from portal import audit
-from portal.models import ApiKey
+from portal import audit, tokens
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -27,55 +27,55 @@ def parse_rate(rate: str) -> tuple[int, int] | None:
     return int(count), _PERIODS[period[:1]]
 
 
-class WindowThrottle(BaseThrottle):
-    """At most N requests per window for one identity; `setting` names the rate."""
+def _identities(request):
+    """(scope, rate setting, identity) of every limit a request counts against."""
+    yield "ip", "API_RATE_PER_IP", audit.client_ip(request)
+    presented = request.META.get("HTTP_X_AUTH_TOKEN", "").strip()
+    if tokens.split_lookup(presented) is not None:
+        yield "token", "API_RATE_PER_TOKEN", tokens.digest(presented)
 
-    scope = ""
-    setting = ""
 
-    def identity(self, request) -> str | None:
-        raise NotImplementedError
+def _count_one(key: str, timeout: int) -> int:
+    """The generic path (a cache without `count`): incr, or add the window's first request."""
+    try:
+        return cache.incr(key)
+    except ValueError:
+        # One that loses the race to add() counts on the winner's, unless that was evicted.
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        with contextlib.suppress(ValueError):
+            return cache.incr(key)
+        return 1
 
-    def allow_request(self, request, view) -> bool:
-        rate = parse_rate(getattr(settings, self.setting))
-        ident = self.identity(request)
-        if rate is None or ident is None:
-            return True
+
+def _count(keys: list[str], timeouts: list[int]) -> list[int]:
+    if hasattr(cache, "count"):
+        return cache.count(keys, timeouts)
+    return [_count_one(key, timeout) for key, timeout in zip(keys, timeouts, strict=True)]
+
+
+def over_limit(request) -> float | None:
+    """Count the request against its limits: the seconds until it may retry if it is over
+    one of them, else None."""
+    now = time.time()
+    keys, timeouts, limits, waits = [], [], [], []
+    for scope, setting, identity in _identities(request):
+        rate = parse_rate(getattr(settings, setting))
+        if rate is None or identity is None:
+            continue
         limit, period = rate
-        now = time.time()
         window = int(now // period)
-        key = f"metal-rate:{self.scope}:{ident}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            # The window's first request starts its counter (the timeout outlives the window by
-            # one period, so a slow request at the edge still finds it); one that loses the race
-            # to add() counts on the winner's, unless that was evicted meanwhile.
-            count = 1
-            if not cache.add(key, 1, timeout=period * 2):
-                with contextlib.suppress(ValueError):
-                    count = cache.incr(key)
-        self._wait = (window + 1) * period - now
-        return count <= limit
-
-    def wait(self) -> float:
-        return self._wait
-
-
-class AddressRateThrottle(WindowThrottle):
-    """Every request from one client address, authenticated or not (token guessing counts)."""
-
-    scope, setting = "ip", "API_RATE_PER_IP"
-
-    def identity(self, request) -> str | None:
-        return audit.client_ip(request)
-
-
-class TokenRateThrottle(WindowThrottle):
-    """Every request made with one API token, from wherever."""
-
-    scope, setting = "token", "API_RATE_PER_TOKEN"
-
-    def identity(self, request) -> str | None:
-        key = request.auth
-        return str(key.pk) if isinstance(key, ApiKey) else None
+        keys.append(f"metal-rate:{scope}:{identity}:{window}")
+        # The counter outlives its window by one period: a slow request at the edge still
+        # finds it.
+        timeouts.append(period * 2)
+        limits.append(limit)
+        waits.append((window + 1) * period - now)
+    if not keys:
+        return None
+    over = [
+        wait
+        for count, limit, wait in zip(_count(keys, timeouts), limits, waits, strict=True)
+        if count > limit
+    ]
+    return max(over) if over else None

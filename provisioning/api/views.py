@@ -217,6 +217,10 @@ class ProjectDevicesView(DeviceListMixin, MetalView):
     changed, the page comes from the cache, and so do the caller's key and its right to the
     project (portal.api.access): no query at all."""
 
+    def cache_scopes(self, id):
+        project_id = access.known_project_id(id)
+        return () if project_id is None else cache.list_scopes(project_id)
+
     def get(self, request, id):
         project_id = access.visible_project_id(request, id)
         if project_id is None:

@@ -1,6 +1,7 @@
 """portal.api.generations: values kept until a scope they came from is bumped."""
 
 import pytest
+from django.core.cache import cache
 
 from portal.api import generations
 
@@ -29,6 +30,39 @@ def test_a_value_stored_is_found_until_its_scope_is_bumped(api_cache):
     assert generations.lookup("page", ("a", "b")).value == b"rendered"
     generations.bump("b")
     assert generations.lookup("page", ("a", "b")).value is None
+
+
+def _bump_elsewhere(scope):
+    """A bump by another process: the counter moves, this process is not told."""
+    cache.incr(generations._generation_key(scope))
+
+
+def test_a_request_reads_each_generation_once_and_expected_ones_early(api_cache):
+    generations.lookup("warm", ("key", "list"))  # start the counters
+    with generations.reading():
+        generations.expect("list")
+        key_generations = generations.lookup("api-key", ("key",)).generations
+        list_generations = generations.lookup("page", ("list",)).generations
+        _bump_elsewhere("key")
+        _bump_elsewhere("list")
+        # Read at the request's first lookup, not again.
+        assert generations.lookup("api-key", ("key",)).generations == key_generations
+        assert generations.lookup("page", ("list",)).generations == list_generations
+        # A bump made by this request is seen by its next lookup.
+        generations.bump("list")
+        assert generations.lookup("page", ("list",)).generations != list_generations
+    # The next request reads afresh.
+    assert generations.lookup("api-key", ("key",)).generations != key_generations
+
+
+def test_a_value_found_stale_is_checked_against_the_counters_not_the_request(api_cache):
+    generations.lookup("page", ("list",))
+    found = generations.lookup("page", ("list",))
+    generations.store(found, b"old")
+    with generations.reading():
+        found = generations.lookup("page", ("list",))
+        _bump_elsewhere("list")  # a concurrent writer, between the lookup and the check
+        generations.verify(found, b"new")  # no StaleCache: the writer's bump explains it
 
 
 def test_recent_values_stay_within_their_byte_budget():

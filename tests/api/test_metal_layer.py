@@ -41,3 +41,23 @@ def test_optimize_loads_references_in_the_same_query(web, django_assert_num_quer
     queryset = optimize(Project.objects.filter(pk=web.pk), _ProjectAlwaysExpanded, {})
     with django_assert_num_queries(1):
         assert _ProjectAlwaysExpanded(queryset.get(), context={}).data["organization"]["name"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        (None, 200),
+        ("*/*", 200),
+        ("application/json", 200),
+        ("application/*", 200),
+        ("application/json; charset=utf-8", 200),
+        ("text/html", 406),
+    ],
+)
+def test_json_is_the_only_answer(api, world, accept, status):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = api(world.tokens["alice"]).get("/metal/v1/projects", **headers)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    if status == 406:
+        assert response.json()["errors"]

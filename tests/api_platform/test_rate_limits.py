@@ -38,6 +38,16 @@ def test_one_tokens_limit_does_not_hit_another(api, settings, tokens, alice):
     assert api(factories.make_token(alice)).get("/metal/v1/projects").status_code == 200
 
 
+def test_only_a_keys_whole_token_counts_against_its_budget(api, settings, tokens):
+    settings.API_RATE_PER_TOKEN = "2/m"
+    # Someone who knows a key's visible lookup part but not its secret is refused (401)
+    # without using up the key's budget.
+    forged = tokens[0][:-4] + ("aaaa" if not tokens[0].endswith("aaaa") else "bbbb")
+    assert [api(forged).get("/metal/v1/projects").status_code for _ in range(2)] == [401] * 2
+    owner = api(tokens[0])
+    assert [owner.get("/metal/v1/projects").status_code for _ in range(3)] == [200, 200, 429]
+
+
 def test_an_address_over_its_limit_gets_429_even_without_a_valid_token(api, settings, tokens):
     settings.API_RATE_PER_IP = "3/m"
     guesser = api("iy-not-a-token")

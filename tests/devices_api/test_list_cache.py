@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -61,6 +62,36 @@ def test_a_hit_costs_no_query_and_no_rendering(listing, world, deploy, monkeypat
         assert listing() == first
     assert renders == []
     assert [q["sql"] for q in queries] == []
+
+
+def test_a_hit_makes_one_cache_call_for_its_limits_and_one_for_its_generations(
+    listing, world, deploy, monkeypatch
+):
+    deploy(world.web, world.alice)
+    listing()
+    listing()  # stored, and the project's id known before authentication
+    backend, calls, inside = caches["default"], [], []
+
+    def counted(name, method):
+        def call(*args, **kwargs):
+            if inside:  # a backend method built on another (LocMem's get_many on get)
+                return method(*args, **kwargs)
+            calls.append(name)
+            inside.append(name)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        return call
+
+    for name in ("get", "get_many", "set", "add", "incr", "count", "delete"):
+        if hasattr(backend, name):
+            monkeypatch.setattr(backend, name, counted(name, getattr(backend, name)))
+    listing()
+    limits = ["count"] if hasattr(backend, "count") else ["incr", "incr"]  # Redis: one script
+    # The key's, the project's and the list's generations are read together.
+    assert calls == [*limits, "get_many"]
 
 
 def _rename_device(world, device):
