@@ -1,9 +1,11 @@
 """`manage.py bench_api [--devices 10000]`: requests/s of the Metal device list
 (`GET /projects/{id}/devices?per_page=100`) against a bare Django view returning the identical
 bytes, served by the same gunicorn (same flags: 2 sync workers) in the same run: once with the
-list cache on (a list nobody changes: hits) and once with it off (every request renders, as when
-the project changes between polls). Prints each ratio, the app's CPU-ms per request and the
-queries per request at per_page=10 and 100. Needs REDIS_URL (`make bench-api` sets it).
+list cache on (a list nobody changes: hits), measured in alternating 2-second rounds with the
+baseline so that a machine whose speed drifts slows both alike, and once with it off (every
+request renders, as when the project changes between polls). Prints each ratio, the app's
+CPU-ms per request and the queries per request at per_page=10 and 100. Needs REDIS_URL (`make
+bench-api` sets it).
 
 A benchmark, not a test: run it on a scratch PostgreSQL database (`make bench-api` creates
 one); it refuses a database that already has devices. The devices, their machines and their
@@ -33,6 +35,7 @@ from provisioning.management.commands.bench_provision import BENCH_BLOCKS
 from provisioning.models import Device, IPAssignment
 
 BATCH = 2000
+ROUND_SECONDS = 2
 
 
 def _hammer(port: int, path: str, headers: dict, seconds: float, clients: int) -> tuple[int, int]:
@@ -125,20 +128,21 @@ class Command(BaseCommand):
                 if served != _get(port, "/bench/baseline", {}) or served != body:
                     raise CommandError(f"{mode}: the API's bytes are not the baseline's")
                 if mode == "cached":
-                    runs["baseline"] = self._measure(
-                        web, port, "/bench/baseline", {}, seconds, clients
+                    runs["baseline"], runs[mode] = self._measure_against(
+                        web, port, ("/bench/baseline", {}), (api, headers), seconds, clients
                     )
-                runs[mode] = self._measure(web, port, api, headers, seconds, clients)
+                else:
+                    runs[mode] = self._measure(web, port, api, headers, seconds, clients)
                 queries[mode] = {
                     n: self._queries(port, project, headers, n, counts) for n in (10, 100)
                 }
             finally:
                 os.killpg(web.pid, signal.SIGTERM)
                 web.wait(timeout=30)
-        rps = {name: ok / seconds for name, (ok, _, _) in runs.items()}
+        rps = {name: ok / spent for name, (ok, _, _, spent) in runs.items()}
 
         def cpu_ms(name):
-            ok, _, cpu = runs[name]
+            ok, _, cpu, _ = runs[name]
             return cpu * 1000 / max(ok, 1)
 
         self.stdout.write(
@@ -157,13 +161,25 @@ class Command(BaseCommand):
                 f"per_page=100: {queries[mode][100]:.1f}\n"
             )
 
-    def _measure(self, web, port, path, headers, seconds, clients) -> tuple[int, int, float]:
-        """(ok, failed, CPU seconds of the gunicorn tree) for `seconds` of load, after a warm-up
-        that has every worker serve the path first."""
-        _hammer(port, path, headers, min(2.0, seconds), clients)
+    def _measure_against(self, web, port, baseline, measured, seconds, clients):
+        """Both paths' _measure in alternating rounds of ROUND_SECONDS, summed: a machine
+        whose speed drifts during the run (CPU frequency, neighbours) slows both alike."""
+        totals = {"baseline": [0, 0, 0.0, 0.0], "measured": [0, 0, 0.0, 0.0]}
+        for _ in range(max(1, round(seconds / ROUND_SECONDS))):
+            for name, (path, headers) in (("baseline", baseline), ("measured", measured)):
+                run = self._measure(web, port, path, headers, ROUND_SECONDS, clients, warm_up=0.5)
+                totals[name] = [a + b for a, b in zip(totals[name], run, strict=True)]
+        return tuple(tuple(totals[name]) for name in ("baseline", "measured"))
+
+    def _measure(
+        self, web, port, path, headers, seconds, clients, warm_up=2.0
+    ) -> tuple[int, int, float, float]:
+        """(ok, failed, CPU seconds of the gunicorn tree, seconds) for `seconds` of load, after
+        a warm-up that has every worker serve the path first."""
+        _hammer(port, path, headers, min(warm_up, seconds), clients)
         cpu_before = tree_cpu_seconds(web.pid)
         ok, failed = _hammer(port, path, headers, seconds, clients)
-        return ok, failed, tree_cpu_seconds(web.pid) - cpu_before
+        return ok, failed, tree_cpu_seconds(web.pid) - cpu_before, seconds
 
     def _wait_for(self, port: int) -> None:
         deadline = time.monotonic() + 30
