@@ -7,8 +7,9 @@ handful of cache calls and no query:
   fork.
 - `incr` in one round trip (a script), not two (EXISTS, then INCRBY), with the same meaning:
   a missing key is a ValueError, never a counter silently created without a timeout.
-- `count`: several counters, each created with its timeout when missing, in one round trip
-  (the API's rate limits).
+- `count`: add one to several counters (each created with its timeout when missing) and read
+  other keys, in one round trip: an API request's rate limits and the cache generations it
+  is about to look up.
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -21,15 +22,19 @@ end
 return false
 """
 
-_COUNT = """
+_COUNT_AND_READ = """
 local counts = {}
-for i, key in ipairs(KEYS) do
-    counts[i] = redis.call('INCR', key)
+for i = 1, #ARGV do
+    counts[i] = redis.call('INCR', KEYS[i])
     if counts[i] == 1 then
-        redis.call('EXPIRE', key, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], ARGV[i])
     end
 end
-return counts
+local values = {}
+if #KEYS > #ARGV then
+    values = redis.call('MGET', unpack(KEYS, #ARGV + 1))
+end
+return {counts, values}
 """
 
 
@@ -59,8 +64,13 @@ class _SharedClient(RedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
-    def count(self, keys, timeouts):
-        return self._run(_COUNT, keys, timeouts)
+    def count(self, counters, timeouts, read):
+        counts, values = self._run(_COUNT_AND_READ, [*counters, *read], timeouts)
+        return counts, {
+            key: self._serializer.loads(value)
+            for key, value in zip(read, values, strict=True)
+            if value is not None
+        }
 
 
 class RedisCache(DjangoRedisCache):
@@ -68,8 +78,13 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = _SharedClient
 
-    def count(self, keys: list[str], timeouts: list[int]) -> list[int]:
+    def count(
+        self, counters: list[str], timeouts: list[int], read: list[str] = ()
+    ) -> tuple[list[int], dict]:
         """Add one to each counter (creating it, with its timeout in seconds, when missing)
-        and return their new values."""
-        keys = [self.make_and_validate_key(key) for key in keys]
-        return self._cache.count(keys, timeouts)
+        and read the keys in `read`: (the counters' new values, {key: value} of those found),
+        like get_many."""
+        counters = [self.make_and_validate_key(key) for key in counters]
+        keys = {self.make_and_validate_key(key): key for key in read}
+        counts, found = self._cache.count(counters, timeouts, list(keys))
+        return counts, {keys[key]: value for key, value in found.items()}

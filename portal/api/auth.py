@@ -19,6 +19,11 @@ LAST_USED_RESOLUTION = timedelta(minutes=5)
 class TokenAuthentication(BaseAuthentication):
     """Metal's `X-Auth-Token` header. `X-Consumer-Token` (legacy app id) is ignored."""
 
+    @property
+    def cache_scopes(self) -> tuple[str, ...]:
+        """What access.api_key looks up: read by MetalView before authentication."""
+        return (access.ACCESS,)
+
     def authenticate(self, request):
         presented = request.META.get("HTTP_X_AUTH_TOKEN", "").strip()
         if not presented:

@@ -109,6 +109,28 @@ def expect(*scopes: str) -> None:
         reads.expected.update(scopes)
 
 
+def expected_keys() -> list[str]:
+    """The cache keys of the expected scopes, for a caller that reads them in a round trip it
+    makes anyway, and hands what it found to `take()`."""
+    reads = _reads.get()
+    if reads is None:
+        return []
+    return [_generation_key(scope) for scope in sorted(reads.expected)]
+
+
+def take(found: dict) -> None:
+    """Generations read by someone else (see expected_keys); an expected scope not among them
+    stays expected (the next lookup reads it, and starts its counter)."""
+    reads = _reads.get()
+    if reads is None:
+        return
+    for scope in list(reads.expected):
+        key = _generation_key(scope)
+        if key in found:
+            reads.generations[scope] = found[key]
+            reads.expected.discard(scope)
+
+
 def bump(*scopes: str) -> None:
     """Retire every value stored from `scopes`: now, and again once the current transaction
     commits (at once when there is none)."""

@@ -337,18 +337,24 @@ class MetalView(APIView):
 
     def cache_scopes(self, **kwargs) -> tuple[str, ...]:
         """The generation scopes a GET here will look up beyond the caller's key, if known
-        before authentication: read in the same round trip as the key's."""
+        before authentication: read in the same round trip as the rate limits."""
         return ()
 
     def perform_authentication(self, request):
-        wait = throttles.over_limit(request)
+        # One cache round trip before the key is checked: the rate limits' counters, and the
+        # generations of what the request looks up (its key's, its view's cache_scopes).
+        wait, found = throttles.over_limit(request, generations.expected_keys())
+        generations.take(found)
         if wait is not None:
             self.throttled(request, wait)
         super().perform_authentication(request)
 
     def initial(self, request, *args, **kwargs):
-        if request.method == "GET" and generations.enabled():
-            generations.expect(*self.cache_scopes(**kwargs))
+        if generations.enabled():
+            for authenticator in request.authenticators:
+                generations.expect(*getattr(authenticator, "cache_scopes", ()))
+            if request.method == "GET":
+                generations.expect(*self.cache_scopes(**kwargs))
         super().initial(request, *args, **kwargs)
         # No text column of PostgreSQL can hold NUL: a filter carrying one is the caller's
         # mistake (422), not a database error (500).

@@ -1,5 +1,7 @@
 """portal.api.generations: values kept until a scope they came from is bumped."""
 
+import uuid
+
 import pytest
 from django.core.cache import cache
 
@@ -53,6 +55,21 @@ def test_a_request_reads_each_generation_once_and_expected_ones_early(api_cache)
         assert generations.lookup("page", ("list",)).generations != list_generations
     # The next request reads afresh.
     assert generations.lookup("api-key", ("key",)).generations != key_generations
+
+
+def test_expected_generations_can_come_from_another_callers_round_trip(api_cache):
+    counted, new = f"counted-{uuid.uuid4()}", f"new-{uuid.uuid4()}"
+    generations.lookup("warm", (counted,))  # starts that counter; `new` was never counted
+    with generations.reading():
+        generations.expect(counted, new)
+        keys = generations.expected_keys()
+        assert sorted(keys) == sorted(generations._generation_key(s) for s in (counted, new))
+        generations.take(cache.get_many(keys))
+        assert generations.expected_keys() == [generations._generation_key(new)]
+        taken = generations.lookup("page", (counted,)).generations
+        assert generations.expected_keys() == []  # that lookup read (and started) `new`
+        _bump_elsewhere(counted)
+        assert generations.lookup("page", (counted,)).generations == taken  # not read again
 
 
 def test_a_value_found_stale_is_checked_against_the_counters_not_the_request(api_cache):
