@@ -74,6 +74,9 @@ class RackConfig:
     slow_wipe_seconds: float = 10.0  # a slow-wipe fault makes a wipe last at least this long
     step_seconds: float = 1.0  # configure and rescue steps take this long
     progress_updates: int = 4  # progress reports per timed step (after the 0% one)
+    # The agent sends progress at most this often; reports made in between travel with its
+    # next call (at the latest with done or fail). 0: every report is a call of its own.
+    report_interval: float = 1.0
     http_timeout: float = 10.0  # in-band HTTP requests
     retry_delay: float = 2.0  # in-band retry after a connection error or a 5xx
     retries: int = 5  # in-band retries before the server gives up on that request
@@ -106,6 +109,8 @@ class RackConfig:
                 raise ValueError(f"{self.servers} servers from {base} leave 127.0.0.0/8")
         if self.ipmi_every < 0 or self.progress_updates < 1 or self.workers < 1:
             raise ValueError("ipmi_every >= 0, progress_updates >= 1 and workers >= 1")
+        if self.report_interval < 0:
+            raise ValueError("report_interval >= 0")
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ Protocol, as spoken to the portal:
   "custom-ipxe"; `exit`, a failed fetch, or anything else falls through to the disk.
 - Agent (`Authorization: Bearer <token>`, JSON): `GET {agent}/instructions`, then per step
   progress reports `{"step", "percent", "message"}` (0%, then `progress_updates` more) sent as
-  `POST {agent}/progress {"reports": [...]}`, except that a step's 100% is held back and sent
-  with the next call: the next step's 0% (one call where a step ends and the next begins),
+  `POST {agent}/progress {"reports": [...]}`, at most one call per `report_interval`: reports
+  made sooner after the last call wait for the next one, and a step's 100% always goes with
+  the next call (the next step's 0%: one call where a step ends and the next begins),
   `POST {agent}/done {"reports": [...]}` at the end, or `POST {agent}/fail {"step", "message",
-  "reports": [...]}`. (The portal also takes a bare `{"step", "percent", "message"}` on
-  /progress and an empty /done, as older agents send.) A 4xx stops the agent quietly; a 5xx or
-  no answer is retried `retries` times, `retry_delay` apart.
+  "reports": [...]}`. A fast install thus sends its reports with done. (The portal also takes
+  a bare `{"step", "percent", "message"}` on /progress and an empty /done, as older agents
+  send.) A 4xx stops the agent quietly; a 5xx or no answer is retried `retries` times,
+  `retry_delay` apart.
 - Disk boot with an OS that has not booted yet: `GET {portal}/metadata` (JSON), `GET
   {portal}/userdata`, `POST` the metadata's `phone_home_url` (else `{portal}/phone-home`) with
   `{"instance_id": <metadata id>}`, and, if the user data holds a line
@@ -49,6 +51,7 @@ IPXE_USER_AGENT = "iPXE/1.0.0 (ironyard virtual rack)"
 AGENT_USER_AGENT = "ironyard-agent/1.0 (ironyard virtual rack)"
 CLOUD_INIT_USER_AGENT = "Cloud-Init/24.1 (ironyard virtual rack)"
 MAX_CHAIN = 8
+MAX_REPORTS = 20  # progress reports the portal takes in one agent call
 DEFAULT_IMAGE_BYTES = 2 * 10**9  # write_image without size_bytes
 USER_STATE = re.compile(r"^\s*#?\s*ironyard-user-state:\s*(\w+)(?:\s+(\d+))?(?:\s+(.*))?$", re.M)
 
@@ -468,8 +471,10 @@ class _Agent:
         self.steps: list[dict] = []
         self.ran_rescue = False
         self.held: list[dict] = []  # progress reports that travel with the next call
+        self.last_call = time.monotonic()
 
     def call(self, method: str, path: str, then: Callable[[Response], None], body: Any = None):
+        self.last_call = time.monotonic()
         self.boot.call(
             method, f"{self.base}/{path}", AGENT_USER_AGENT, then, body=body, token=self.token,
             on_4xx=lambda _: self.boot.set(environment="agent-stopped"),
@@ -547,8 +552,12 @@ class _Agent:
         return held
 
     def progress(self, name: str, percent: int, message: str, then: Callable[[], None]) -> None:
-        body = {"reports": [*self.take_held(), self.report(name, percent, message)]}
-        self.call("POST", "progress", lambda _: then(), body=body)
+        self.held.append(self.report(name, percent, message))
+        recent = time.monotonic() - self.last_call < self.config.report_interval
+        if recent and len(self.held) < MAX_REPORTS - 1:  # leaves room for the step's end
+            then()
+            return
+        self.call("POST", "progress", lambda _: then(), body={"reports": self.take_held()})
 
     def report_failure(self, name: str, message: str) -> None:
         self.call(

@@ -63,7 +63,7 @@ def provision(rack, portal, name, userdata="", steps=(IMAGE, CONFIGURE)):
 
 
 def test_provision_runs_ipxe_then_the_agent_protocol_in_order(make_rack, portal):
-    rack = make_rack(servers=3, progress_updates=4)
+    rack = make_rack(servers=3, progress_updates=4, report_interval=0)
     server = provision(rack, portal, "node02")
     address, mac = server.spec.address, server.spec.macs[0]
     seen = portal.requests_from(address)
@@ -160,7 +160,7 @@ def test_phone_home_falls_back_to_the_portal_url_without_one_in_metadata(make_ra
 
 
 def test_deprovision_wipes_the_disks(make_rack, portal):
-    rack = make_rack(servers=1, progress_updates=4)
+    rack = make_rack(servers=1, progress_updates=4, report_interval=0)
     server = provision(rack, portal, "node01")
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions(
         "deprovision", {"name": "wipe_disks"}
@@ -259,7 +259,7 @@ def test_chain_outside_loopback_is_not_fetched(make_rack, portal):
 
 
 def test_agent_crash_stops_mid_write_without_done_or_fail(make_rack, portal):
-    rack = make_rack(servers=1, progress_updates=4)
+    rack = make_rack(servers=1, progress_updates=4, report_interval=0)
     rack.inject("node01", "agent-crash")
     server = rack.servers["node01"]
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions("provision", IMAGE)
@@ -335,7 +335,8 @@ def test_5xx_and_no_answer_are_retried(make_rack, portal):
 
 
 def test_power_off_mid_write_stops_the_agent(make_rack, portal):
-    rack = make_rack(servers=1, write_speed=3000.0)  # 3 GB at 3 GB/s: 1 s of writing
+    # 3 GB at 3 GB/s: 1 s of writing, reported as it goes.
+    rack = make_rack(servers=1, write_speed=3000.0, report_interval=0)
     server = rack.servers["node01"]
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions("provision", IMAGE)
     pxe_boot(server)
@@ -349,12 +350,48 @@ def test_power_off_mid_write_stops_the_agent(make_rack, portal):
 
 
 def test_zero_delay_steps_report_their_start_and_end_only(make_rack, portal):
-    rack = make_rack(servers=1)
+    rack = make_rack(servers=1, report_interval=0)
     server = provision(rack, portal, "node01")
     seen = portal.requests_from(server.spec.address)
     assert reports(seen) == [("write_image", 0), ("write_image", 100), ("configure", 0)]
     assert reports(seen, "/agent/done") == [("configure", 100)]
     assert len([s for s in seen if s.path == "/agent/progress"]) == 2
+
+
+def test_a_fast_install_sends_its_reports_with_done(make_rack, portal):
+    rack = make_rack(servers=1)  # report_interval 1 s: nothing here takes that long
+    server = provision(rack, portal, "node01")
+    seen = portal.requests_from(server.spec.address)
+    assert [s.path for s in seen] == ["/boot/ipxe", "/agent/instructions", "/agent/done"]
+    assert reports(seen, "/agent/done") == [
+        ("write_image", 0),
+        ("write_image", 100),
+        ("configure", 0),
+        ("configure", 100),
+    ]
+
+
+def test_reports_are_paced_by_the_report_interval(make_rack, portal):
+    # 3 GB at 3 GB/s with a report every quarter: five reports of write_image over a second,
+    # at most one call every 0.4 s, none lost and none out of order.
+    rack = make_rack(servers=1, write_speed=3000.0, progress_updates=4, report_interval=0.4)
+    server = provision(rack, portal, "node01", steps=(IMAGE,))
+    seen = portal.requests_from(server.spec.address)
+    calls = [s for s in seen if s.path in ("/agent/progress", "/agent/done")]
+    assert 2 <= len(calls) <= 4
+    assert reports(seen) + reports(seen, "/agent/done") == [
+        ("write_image", p) for p in (0, 25, 50, 75, 100)
+    ]
+
+
+def test_a_long_silence_still_sends_at_most_the_portals_limit_per_call(make_rack, portal):
+    many = [{"name": "configure", "hostname": f"web-{n}"} for n in range(15)]
+    rack = make_rack(servers=1, report_interval=60)
+    server = provision(rack, portal, "node01", steps=many)
+    seen = portal.requests_from(server.spec.address)
+    calls = [s for s in seen if s.path in ("/agent/progress", "/agent/done")]
+    assert max(len(s.body["reports"]) for s in calls) <= 20
+    assert len(reports(seen) + reports(seen, "/agent/done")) == 30
 
 
 def test_write_image_takes_size_over_write_speed(make_rack, portal):

@@ -56,6 +56,12 @@ class Command(BaseCommand):
         parser.add_argument("--boot-delay", type=float, default=defaults.boot_delay)
         parser.add_argument("--write-speed", type=float, default=defaults.write_speed, help="MB/s")
         parser.add_argument("--wipe-speed", type=float, default=defaults.wipe_speed, help="MB/s")
+        parser.add_argument(
+            "--report-interval",
+            type=float,
+            default=defaults.report_interval,
+            help="seconds between the installer agent's progress calls (0: one per report)",
+        )
         parser.add_argument("--workers", type=int, default=defaults.workers)
         parser.add_argument(
             "--fault",
@@ -96,6 +102,7 @@ class Command(BaseCommand):
                 boot_delay=options["boot_delay"],
                 write_speed=options["write_speed"],
                 wipe_speed=options["wipe_speed"],
+                report_interval=options["report_interval"],
                 workers=options["workers"],
                 faults=[Fault.parse(spec) for spec in options["faults"]],
                 state_file=options["state_file"],
