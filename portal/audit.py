@@ -55,7 +55,7 @@ def client_ip(request) -> str | None:
         return None
 
 
-def record(
+def event(
     event_type: str,
     *,
     actor,
@@ -65,14 +65,15 @@ def record(
     user=None,
     objects: Iterable = (),
 ):
-    """Write one Event. `text` may say {actor}: body keeps it, interpolated names the actor."""
-    from .models import Event, EventRelation
+    """An Event not yet written, for `save` (several at once). `text` may say {actor}: body
+    keeps it, interpolated names the actor."""
+    from .models import Event
 
     ctx = current()
     actor_name = actor.full_name if actor is not None else "System"
     if project is not None and organization is None:
         organization = project.organization
-    event = Event.objects.create(
+    unsaved = Event(
         type=event_type,
         body=text,
         interpolated=text.replace("{actor}", actor_name),
@@ -83,15 +84,52 @@ def record(
         ip=ctx.ip,
         via=ctx.via,
     )
-    related = [obj for obj in (*objects, project, organization) if obj is not None]
-    seen = set()
+    unsaved.involves = [obj for obj in (*objects, project, organization) if obj is not None]
+    return unsaved
+
+
+def save(events: list) -> list:
+    """Write events made by `event`, in order, with the objects each involves: two queries
+    however many."""
+    from .models import Event, EventRelation
+
+    Event.objects.bulk_create(events)
     relations = []
-    for obj in related:
-        href = href_for(obj)
-        if href in seen:
-            continue
-        seen.add(href)
-        kind = obj._meta.model_name
-        relations.append(EventRelation(event=event, kind=kind, object_id=obj.uuid, href=href))
+    for saved in events:
+        seen = set()
+        for obj in saved.involves:
+            href = href_for(obj)
+            if href in seen:
+                continue
+            seen.add(href)
+            kind = obj._meta.model_name
+            relations.append(EventRelation(event=saved, kind=kind, object_id=obj.uuid, href=href))
     EventRelation.objects.bulk_create(relations)
-    return event
+    return events
+
+
+def record(
+    event_type: str,
+    *,
+    actor,
+    text: str,
+    organization=None,
+    project=None,
+    user=None,
+    objects: Iterable = (),
+):
+    """Write one Event (see `event`)."""
+    [saved] = save(
+        [
+            event(
+                event_type,
+                actor=actor,
+                text=text,
+                organization=organization,
+                project=project,
+                user=user,
+                objects=objects,
+            )
+        ]
+    )
+    return saved

@@ -19,6 +19,7 @@ class InsufficientCapacity(ServiceError):
 def _claim(plan: Plan, count: int, **location) -> list[Machine]:
     candidates = list(
         Machine.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("facility__metro")
         .filter(plan=plan, state=Machine.State.AVAILABLE, **location)
         .order_by("pk")[:count]
     )

@@ -204,36 +204,50 @@ def _root_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(20))
 
 
+def _new_operation(
+    device: Device, kind: str, acting_user: User | None, params: dict | None = None
+) -> Operation:
+    return Operation(
+        device=device,
+        machine=device.machine,
+        kind=kind,
+        params=params or {},
+        created_by=acting_user,
+        agent_token_digest="",
+        deadline=timezone.now() + timedelta(seconds=settings.OPERATION_DEADLINE_SECONDS),
+    )
+
+
+def _open(operations: list[Operation]) -> None:
+    """Write the steps of operations just created; ring each one's doorbell on commit."""
+    Step.objects.bulk_create(
+        Step(operation=operation, index=i, name=name)
+        for operation in operations
+        for i, name in enumerate(WORKFLOWS[operation.kind].steps)
+    )
+    doorbells = [(operation.pk, operation.device.facility.code) for operation in operations]
+    transaction.on_commit(lambda: [tasks.ring(pk, facility) for pk, facility in doorbells])
+
+
 def start_operation(
     device: Device, kind: str, *, acting_user: User | None, params: dict | None = None
 ) -> Operation:
     """Open an operation and its steps in the caller's transaction; run it once committed."""
-    workflow = WORKFLOWS[kind]
     try:
         with transaction.atomic():
-            operation = Operation.objects.create(
-                device=device,
-                machine=device.machine,
-                kind=kind,
-                params=params or {},
-                created_by=acting_user,
-                agent_token_digest="",
-                deadline=timezone.now() + timedelta(seconds=settings.OPERATION_DEADLINE_SECONDS),
-            )
+            operation = _new_operation(device, kind, acting_user, params)
+            operation.save()
     except IntegrityError as exc:
         raise Conflict(
             "Another action is still running on this server; try again when it has finished."
         ) from exc
-    Step.objects.bulk_create(
-        Step(operation=operation, index=i, name=name) for i, name in enumerate(workflow.steps)
-    )
+    _open([operation])
     if kind != Operation.Kind.PROVISION:
         # The tenant sees the transition at once; provisioning starts "queued" until a worker
         # picks it up.
-        Device.objects.filter(pk=device.pk).update(state=workflow.running)
-        device.state = workflow.running
-    facility = device.facility.code
-    transaction.on_commit(lambda: tasks.ring(operation.pk, facility))
+        running = WORKFLOWS[kind].running
+        Device.objects.filter(pk=device.pk).update(state=running)
+        device.state = running
     return operation
 
 
@@ -297,16 +311,25 @@ def create_devices(
     )
     _assign_default_ips(devices, request.ip_addresses)
     usage.open_device(devices)
-    for device in devices:
-        audit.record(
-            "device.created",
-            actor=acting_user,
-            text=f"{{actor}} deployed {device.hostname} ({request.plan.slug}, "
-            f"{request.operating_system.slug}) in {device.facility.code}",
-            project=project,
-            objects=[device],
+    audit.save(
+        [
+            audit.event(
+                "device.created",
+                actor=acting_user,
+                text=f"{{actor}} deployed {device.hostname} ({request.plan.slug}, "
+                f"{request.operating_system.slug}) in {device.facility.code}",
+                project=project,
+                objects=[device],
+            )
+            for device in devices
+        ]
+    )
+    # New devices have no operation yet: nothing to conflict with.
+    _open(
+        Operation.objects.bulk_create(
+            _new_operation(device, Operation.Kind.PROVISION, acting_user) for device in devices
         )
-        start_operation(device, Operation.Kind.PROVISION, acting_user=acting_user)
+    )
     return devices
 
 
