@@ -18,8 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Cast
+from django.db.models import F
 from django.utils import timezone
 
 from inventory import bmc_access
@@ -36,7 +35,7 @@ from inventory.enrollment import describe_bmc_error
 from inventory.models import IPReservation, Machine
 from portal import audit
 
-from . import allocation, tasks, usage
+from . import allocation, sql, tasks, usage
 from .models import Batch, Device, IPAssignment, Operation, Step
 from .workflows import STEP_LABELS, WAITING_STEPS, WORKFLOWS
 
@@ -201,20 +200,14 @@ def _progress(operation: Operation, step: Step) -> None:
     """Show the step on the device's progress bar; the first step of a provision also moves
     the device out of `queued` and the machine into `deploying`."""
     workflow = WORKFLOWS[operation.kind]
-    fields = {
-        "current_step": STEP_LABELS.get(step.name, step.name),
-        "provisioning_percentage": int(100 * step.index / len(workflow.steps)),
-    }
-    begins = step.index == 0 and step.attempts == 1 and operation.kind == Operation.Kind.PROVISION
-    if begins:
-        fields["state"] = Case(
-            When(state=Device.State.QUEUED, then=Value(workflow.running)), default=F("state")
-        )
-    Device.objects.filter(pk=operation.device_id).update(**fields)
-    if begins:
-        Machine.objects.filter(pk=operation.machine_id, state=Machine.State.ALLOCATED).update(
-            state=Machine.State.DEPLOYING
-        )
+    sql.show_progress(
+        operation.device,
+        STEP_LABELS.get(step.name, step.name),
+        int(100 * step.index / len(workflow.steps)),
+        begins=step.index == 0
+        and step.attempts == 1
+        and operation.kind == Operation.Kind.PROVISION,
+    )
 
 
 def run(operation_id: int) -> None:
@@ -224,22 +217,10 @@ def run(operation_id: int) -> None:
 
 
 def _load(operation_id: int) -> tuple[Operation | None, list[Step]]:
-    # One query: the steps, each joined with its operation and what the actions read.
-    steps = list(
-        Step.objects.select_related(
-            "operation__device__facility",
-            "operation__device__operating_system",
-            "operation__machine",
-        )
-        .filter(operation_id=operation_id, operation__state=Operation.State.RUNNING)
-        .order_by("index")
-    )
-    if not steps:
+    operation = sql.running_operation(operation_id)
+    if operation is None:
         return None, []  # gone, finished or cancelled: a redelivered message has nothing to do
-    operation = steps[0].operation
-    for step in steps:
-        step.operation = operation
-    return operation, steps
+    return operation, sql.steps(operation)
 
 
 def _run(operation_id: int) -> None:
@@ -324,15 +305,6 @@ def _claim_outcome(operation: Operation, step: Step, now) -> dict:
     return {"state": Step.State.DONE, "lease_expires_at": None, "error": "", "finished_at": now}
 
 
-def _operation_running() -> Exists:
-    """The step's operation is still running, as a condition on the step's own row: a join
-    would make Django's UPDATE an `id IN (subquery)` whose conditions PostgreSQL does not check
-    again against a row another transaction changed meanwhile, which breaks compare-and-set."""
-    return Exists(
-        Operation.objects.filter(pk=OuterRef("operation_id"), state=Operation.State.RUNNING)
-    )
-
-
 def _claim(
     step: Step, generation: int, outcome: dict, now, acted: tuple[Step, int] | None
 ) -> bool | None:
@@ -341,39 +313,12 @@ def _claim(
 
     True: claimed (and `acted` recorded). False: not claimed, `acted` recorded. None: `acted`
     was taken over by another worker, so our result is stale and nothing of ours stands."""
-    claimed = {
-        "generation": generation,
-        "attempts": F("attempts") + 1,
-        "started_at": now,
-        "not_before": None,
-        **outcome,
-    }
-    claim = Q(pk=step.pk, generation=step.generation, state=step.state) & Q(_operation_running())
+    updated = sql.claim(step, generation, outcome, now, acted)
     if acted is None:
-        return bool(Step.objects.filter(claim).update(**claimed))
-    done, held = acted
-    ours = Q(pk=done.pk, generation=held, state=Step.State.RUNNING)
-    completed = {
-        "state": Step.State.DONE,
-        "finished_at": now,
-        "lease_expires_at": None,
-        "error": "",
-    }
-    # Each row gets its own values; the next step is claimed only if the one before is still
-    # ours to complete (as the statement's snapshot sees it).
-    fields = {}
-    for name in claimed.keys() | completed.keys():
-        field = Step._meta.get_field(name)
-        fields[name] = Case(
-            When(pk=step.pk, then=_expression(claimed.get(name, F(name)), field)),
-            default=_expression(completed.get(name, F(name)), field),
-            output_field=field,
-        )
-    updated = Step.objects.filter(ours | (claim & Q(Exists(Step.objects.filter(ours))))).update(
-        **fields
-    )
+        return bool(updated)
     if updated == 2:
         return True
+    done, held = acted
     # Only one row, or none: which statement part applied, the rows say.
     rows = {
         pk: (state, gen)
@@ -391,11 +336,6 @@ def _claim(
         )
         _enqueue(done.operation)
     return None
-
-
-def _expression(value, field):
-    # Typed literals: PostgreSQL reads an untyped NULL in both arms of a CASE as text.
-    return value if hasattr(value, "resolve_expression") else Cast(Value(value), field)
 
 
 def _act(operation: Operation, step: Step, generation: int) -> bool:
@@ -429,9 +369,7 @@ def _act(operation: Operation, step: Step, generation: int) -> bool:
 
 def _complete(operation: Operation, step: Step, generation: int) -> bool:
     """Record a step done, if our lease on it still holds (a stale result is thrown away)."""
-    completed = Step.objects.filter(
-        pk=step.pk, generation=generation, state=Step.State.RUNNING
-    ).update(state=Step.State.DONE, finished_at=timezone.now(), lease_expires_at=None, error="")
+    completed = sql.complete(step, generation, timezone.now())
     if not completed:
         logger.info("stale result for step %s of operation %s ignored", step.name, operation.pk)
     return bool(completed)
@@ -489,36 +427,18 @@ def advance_waiting(
     """
     if operation.state != Operation.State.RUNNING:
         return False
-    finished = [Step.State.DONE, Step.State.SKIPPED, Step.State.FAILED]
-    first_open = (
-        Step.objects.filter(operation_id=operation.pk, name=step_name)
-        .exclude(state__in=finished)
-        .order_by("index")
-        .values("pk")[:1]
-    )
-    earlier_waits_open = Step.objects.filter(
-        operation_id=operation.pk, index__lt=OuterRef("index"), name__in=WAITING_STEPS
-    ).exclude(state=Step.State.DONE)
-    waited_on = Step.objects.filter(
-        pk=Subquery(first_open),
-        state__in=[Step.State.PENDING, Step.State.RUNNING, Step.State.WAITING],
-    ).filter(_operation_running(), ~Exists(earlier_waits_open))
-    completion = {"state": Step.State.DONE, "finished_at": timezone.now(), "lease_expires_at": None}
-    if WORKFLOWS[operation.kind].steps[-1] == step_name:
-        # The last step (the first boot's phone-home), with every other step done: settling
-        # here spares a worker pass that would only read the ledger to find nothing to run.
-        others_open = (
-            Step.objects.filter(operation_id=operation.pk)
-            .exclude(pk=OuterRef("pk"))
-            .exclude(state__in=[Step.State.DONE, Step.State.SKIPPED])
-        )
-        if waited_on.filter(~Exists(others_open)).update(**completion):
-            if record_event is not None:
-                record_event()
-            with audit_as_system():
-                finish(operation, succeeded=True)
-            return True
-    if not waited_on.update(**completion):
+    now = timezone.now()
+    # The last step (the first boot's phone-home), with every other step done: settling here
+    # spares a worker pass that would only read the ledger to find nothing to run.
+    if WORKFLOWS[operation.kind].steps[-1] == step_name and sql.complete_waiting(
+        operation, step_name, now, last=True
+    ):
+        if record_event is not None:
+            record_event()
+        with audit_as_system():
+            finish(operation, succeeded=True)
+        return True
+    if not sql.complete_waiting(operation, step_name, now, last=False):
         return False
     if record_event is not None:
         record_event()
@@ -670,20 +590,6 @@ def _settle_batch(batch_id: int) -> None:
         return
     final = Batch.State.FAILED if Device.State.FAILED in states else Batch.State.COMPLETED
     Batch.objects.filter(pk=batch_id).update(state=final)
-
-
-def operation_for_boot(machine: Machine) -> Operation | None:
-    """The open operation a booting machine is part of, if any, with `installer_pending`: has
-    its installer (the await_agent step) yet to finish?"""
-    installer_open = Step.objects.filter(operation=OuterRef("pk"), name="await_agent").exclude(
-        state__in=[Step.State.DONE, Step.State.SKIPPED]
-    )
-    return (
-        Operation.objects.select_related("device__operating_system", "device__project")
-        .annotate(installer_pending=Exists(installer_open))
-        .filter(machine=machine, state=Operation.State.RUNNING)
-        .first()
-    )
 
 
 def waiting_step(operation: Operation) -> Step | None:

@@ -4,17 +4,17 @@ from django.conf import settings
 
 from portal import tokens
 
+from .. import sql
 from ..models import Operation
 from .metadata import ssh_key_lines
 
 
-def operation_for_token(token: str, *related: str) -> Operation | None:
-    """The operation whose current agent token this is (any state), or None; `related` are
-    the select_related paths the caller will touch (agents report often: load no more)."""
+def operation_for_token(token: str) -> Operation | None:
+    """The operation whose current agent token this is (any state), with its device (and the
+    device's project, organization, operating system and facility), or None."""
     if not token:
         return None
-    operations = Operation.objects.select_related(*related) if related else Operation.objects
-    operation = operations.filter(agent_token_digest=tokens.digest(token)).first()
+    operation = sql.operation_for_token_digest(tokens.digest(token))
     if operation is None or not tokens.matches(token, operation.agent_token_digest):
         return None
     return operation

@@ -2,14 +2,13 @@
 device by the caller's address) and the owner's `GET /metal/v1/devices/{id}/metadata`."""
 
 import ipaddress
-from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from inventory import ipam
 from portal.hrefs import href_for
 
+from .. import sql
 from ..models import Device, IPAssignment
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -22,57 +21,12 @@ def boot_base_url() -> str:
 
 def ssh_key_lines(device: Device) -> list[str]:
     """The public key lines to install: the device's keys, then the inline ones."""
-    keys = [key.key.strip() for key in device.ssh_keys.all()]
+    keys = [key.strip() for key in sql.ssh_public_keys(device)]
     return keys + [line.strip() for line in device.extra_ssh_keys if line and line.strip()]
 
 
-# What the full metadata document reads of a device.
+# What the full metadata document reads of a device (as sql.device_for_metadata loads it).
 METADATA_RELATED = ("plan", "metro", "facility", "operating_system", "machine", "project")
-
-
-def _live_at(address: str | None) -> Iterator[QuerySet]:
-    """Live devices that could be at a source address, narrowest lookup first: its machine's
-    in-band (boot) address, then an address inside one of its IP assignments."""
-    if not address:
-        return
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return
-    live = Device.objects.live().order_by()
-    yield live.filter(machine__inband_address=str(ip))
-    # Assignments are stored as canonical CIDR strings, so every network that could contain
-    # the address is one of its supernets: an exact-match IN query, portable to SQLite.
-    supernets = [
-        str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
-        for length in range(ip.max_prefixlen, -1, -1)
-    ]
-    yield live.filter(ip_assignments__network__in=supernets)
-
-
-def device_id_for_address(address: str | None) -> int | None:
-    """The id of the live device a source address belongs to."""
-    for matching in _live_at(address):
-        pk = next(iter(matching.values_list("pk", flat=True)[:1]), None)
-        if pk is not None:
-            return pk
-    return None
-
-
-def device_for_address(address: str | None, *related: str) -> Device | None:
-    """The live device a source address belongs to. `related` are the select_related paths
-    the caller reads (every booting server calls here several times: load no more)."""
-    if not related:
-        # Nothing to join: the narrow lookup brings the whole row.
-        for matching in _live_at(address):
-            device = next(iter(matching[:1]), None)
-            if device is not None:
-                return device
-        return None
-    # The id first, then the row with what it joins: one wide join per call costs more in
-    # planning alone than the two lookups do.
-    pk = device_id_for_address(address)
-    return None if pk is None else Device.objects.select_related(*related).filter(pk=pk).first()
 
 
 def _address(assignment: IPAssignment) -> dict:
@@ -105,9 +59,8 @@ def _address(assignment: IPAssignment) -> dict:
 def build_metadata(device: Device) -> dict:
     """The metadata service's JSON for a device (Metal's `Metadata` plus network and URLs)."""
     machine = device.machine
-    nics = list(machine.nics.all()) if machine is not None else []
-    assignments = list(device.ip_assignments.select_related("reservation").order_by("pk"))
-    addresses = [_address(a) for a in assignments]
+    nics = sql.nics(machine) if machine is not None else []
+    addresses = [_address(a) for a in sql.assignments(device)]
     os_ = device.operating_system
     plan = device.plan
     created = device.created_at

@@ -11,9 +11,9 @@ from django.conf import settings
 
 from inventory.models import Machine
 
-from .. import services
+from .. import services, sql
 from ..models import Device, Operation
-from ..runner import advance_waiting, operation_for_boot
+from ..runner import advance_waiting
 from .metadata import boot_base_url
 
 HEADER = "#!ipxe"
@@ -93,7 +93,7 @@ def custom(device: Device) -> str | None:
 
 def script_for(machine: Machine) -> str:
     """The iPXE script for a known machine that is network-booting now."""
-    operation = operation_for_boot(machine)
+    operation = sql.operation_for_boot(machine)
     if operation is not None and operation.kind in AGENT_KINDS and operation.installer_pending:
         device = operation.device
         installs = operation.kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL)

@@ -13,20 +13,15 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from inventory.models import Machine, MachineNic
+from inventory.models import Machine
 from portal import audit
 from portal.api.errors import json_errors
 
+from .. import sql
 from ..models import Device, Operation
 from ..runner import advance_waiting, fail, record_progress
 from . import agent, scripts
-from .metadata import (
-    METADATA_RELATED,
-    build_metadata,
-    device_for_address,
-    device_id_for_address,
-    ec2_tree,
-)
+from .metadata import build_metadata, ec2_tree
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +74,7 @@ def ipxe(request: HttpRequest) -> HttpResponse:
         return _text(scripts.CHAIN_WITH_IDENTITY)
     mac = scripts.normalise_mac(raw_mac)
     address = audit.client_ip(request)
-    nic = (
-        MachineNic.objects.select_related("machine").filter(mac_address=mac).first()
-        if mac
-        else None
-    )
+    nic = sql.nic_with_machine(mac) if mac else None
     if nic is None:
         logger.warning(
             "iPXE boot from an unknown machine: mac=%r uuid=%r serial=%r address=%s",
@@ -109,9 +100,7 @@ def ipxe(request: HttpRequest) -> HttpResponse:
 # Installer agent
 
 
-def _agent_operation(
-    request: HttpRequest, *related: str
-) -> tuple[Operation | None, JsonResponse | None]:
+def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonResponse | None]:
     """The running operation the bearer token belongs to, or the error response."""
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     token = token.strip()
@@ -121,7 +110,7 @@ def _agent_operation(
             "An installer token is required (Authorization: Bearer …).",
             **{"WWW-Authenticate": "Bearer"},
         )
-    operation = agent.operation_for_token(token, *related)
+    operation = agent.operation_for_token(token)
     if operation is None:
         return None, json_errors(
             401,
@@ -136,7 +125,7 @@ def _agent_operation(
 @require_GET
 def agent_instructions(request: HttpRequest) -> JsonResponse:
     """GET /boot/agent/v1/instructions: the steps the installer runs."""
-    operation, error = _agent_operation(request, "device__operating_system")
+    operation, error = _agent_operation(request)
     if error is not None:
         return error
     return JsonResponse(agent.instructions(operation))
@@ -200,7 +189,7 @@ def _agent_body(request: HttpRequest) -> tuple[dict, list, JsonResponse | None]:
 def agent_progress(request: HttpRequest) -> HttpResponse:
     """POST /boot/agent/v1/progress {step, percent, message}, or {reports: [...]} for several
     at once: timeline and progress bar."""
-    operation, error = _agent_operation(request, "device__project__organization")
+    operation, error = _agent_operation(request)
     if error is not None:
         return error
     body, reports, error = _agent_body(request)
@@ -220,9 +209,7 @@ def agent_progress(request: HttpRequest) -> HttpResponse:
 def agent_done(request: HttpRequest) -> HttpResponse:
     """POST /boot/agent/v1/done [{reports: [...]}]: the installer finished (its last progress
     reports may come along); the workflow moves on."""
-    operation, error = _agent_operation(
-        request, "device__project__organization", "device__facility"
-    )
+    operation, error = _agent_operation(request)
     if error is not None:
         return error
     _, reports, error = _agent_body(request)
@@ -254,9 +241,7 @@ def agent_done(request: HttpRequest) -> HttpResponse:
 def agent_fail(request: HttpRequest) -> HttpResponse:
     """POST /boot/agent/v1/fail {step, message[, reports: [...]]}: the installer gave up (a
     machine fault)."""
-    operation, error = _agent_operation(
-        request, "device__project__organization", "device__facility", "machine"
-    )
+    operation, error = _agent_operation(request)
     if error is not None:
         return error
     body, reports, error = _agent_body(request)
@@ -274,8 +259,14 @@ def agent_fail(request: HttpRequest) -> HttpResponse:
 # Metadata service
 
 
-def _caller(request: HttpRequest, *related: str) -> Device | None:
-    return device_for_address(audit.client_ip(request), *related)
+def _caller_id(request: HttpRequest) -> int | None:
+    """The id of the live device the caller's address belongs to."""
+    return sql.live_device_id_at(audit.client_ip(request))
+
+
+def _caller_with_metadata(request: HttpRequest) -> Device | None:
+    pk = _caller_id(request)
+    return None if pk is None else sql.device_for_metadata(pk)
 
 
 def _unknown_caller() -> JsonResponse:
@@ -285,7 +276,7 @@ def _unknown_caller() -> JsonResponse:
 @require_GET
 def metadata(request: HttpRequest) -> JsonResponse:
     """GET /metadata: the calling server's Metal metadata."""
-    device = _caller(request, *METADATA_RELATED)
+    device = _caller_with_metadata(request)
     if device is None:
         return _unknown_caller()
     return JsonResponse(build_metadata(device))
@@ -294,7 +285,7 @@ def metadata(request: HttpRequest) -> JsonResponse:
 @require_GET
 def userdata(request: HttpRequest) -> HttpResponse:
     """GET /userdata (and /2009-04-04/user-data): the calling server's raw user data."""
-    device = _caller(request)
+    device = sql.live_device_at(audit.client_ip(request))
     if device is None:
         return _unknown_caller()
     if not device.userdata:
@@ -313,7 +304,7 @@ def _ec2_render(node) -> str:
 @require_GET
 def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
     """GET /2009-04-04/meta-data[/key[/…]]: EC2-style listing or value."""
-    device = _caller(request, *METADATA_RELATED)
+    device = _caller_with_metadata(request)
     if device is None:
         return _unknown_caller()
     node = ec2_tree(build_metadata(device))
@@ -328,15 +319,11 @@ def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
 @require_POST
 def phone_home(request: HttpRequest) -> HttpResponse:
     """POST /phone-home (any body): the installed OS booted; the workflow moves on."""
-    pk = device_id_for_address(audit.client_ip(request))
+    pk = _caller_id(request)
     if pk is None:
         return _unknown_caller()
     # The server's running operation, if any, brings the device along.
-    operation = (
-        Operation.objects.select_related("device__project__organization", "device__facility")
-        .filter(device_id=pk, state=Operation.State.RUNNING)
-        .first()
-    )
+    operation = sql.running_operation_of(pk)
     device = (
         operation.device
         if operation is not None
@@ -366,7 +353,10 @@ def phone_home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def user_state(request: HttpRequest) -> HttpResponse:
     """POST /user-state {state, code, message}: a user script's own progress report."""
-    device = _caller(request, "project__organization")
+    pk = _caller_id(request)
+    device = (
+        None if pk is None else Device.objects.select_related("project__organization").get(pk=pk)
+    )
     if device is None:
         return _unknown_caller()
     try:

@@ -1,0 +1,421 @@
+"""The statements every provisioned server goes through, written in SQL (see portal.rawsql for
+why): the runner's ledger reads and compare-and-set claims, and the boot path's lookups by
+token, MAC and source address. Each mirrors what the ORM version said; the tests that pin the
+ledger's behaviour and the boot path's query budgets run against them on PostgreSQL and SQLite.
+"""
+
+import ipaddress
+
+from inventory.models import Facility, IPReservation, Machine, MachineNic, OperatingSystem, Plan
+from inventory.models import Metro as MetroModel
+from portal.models import Organization, Project, SSHKey
+from portal.rawsql import Columns, at, execute, select
+
+from .api.cache import devices_changed
+from .models import Device, IPAssignment, Operation, Step
+from .workflows import WAITING_STEPS
+
+OPERATION = Operation._meta.db_table
+STEP = Step._meta.db_table
+DEVICE = Device._meta.db_table
+DEVICE_KEYS = Device.ssh_keys.through._meta.db_table
+ASSIGNMENT = IPAssignment._meta.db_table
+MACHINE = Machine._meta.db_table
+NIC = MachineNic._meta.db_table
+FACILITY = Facility._meta.db_table
+METRO = MetroModel._meta.db_table
+PLAN = Plan._meta.db_table
+OS = OperatingSystem._meta.db_table
+RESERVATION = IPReservation._meta.db_table
+PROJECT = Project._meta.db_table
+ORGANIZATION = Organization._meta.db_table
+SSH_KEY = SSHKey._meta.db_table
+
+RUNNING = Operation.State.RUNNING
+DELETED = Device.State.DELETED
+
+_operation = Columns(Operation, "o")
+_step = Columns(Step, "s")
+_device = Columns(Device, "d")
+_machine = Columns(Machine, "m")
+_nic = Columns(MachineNic, "n")
+_facility = Columns(Facility, "f")
+_metro = Columns(MetroModel, "mt")
+_plan = Columns(Plan, "pl")
+_os = Columns(OperatingSystem, "os")
+_project = Columns(Project, "p")
+_organization = Columns(Organization, "org")
+_assignment = Columns(IPAssignment, "a")
+_reservation = Columns(IPReservation, "r")
+
+# -- the runner --------------------------------------------------------------------------------
+
+
+def running_operation(operation_id: int) -> Operation | None:
+    """A running operation with what the runner reads: its device (with its facility and
+    operating system) and its machine; None once it is over."""
+    rows = select(
+        f"""SELECT {_operation.sql}, {_device.sql}, {_facility.sql}, {_os.sql}, {_machine.sql}
+        FROM {OPERATION} o
+        JOIN {DEVICE} d ON d.id = o.device_id
+        JOIN {FACILITY} f ON f.id = d.facility_id
+        JOIN {OS} os ON os.id = d.operating_system_id
+        JOIN {MACHINE} m ON m.id = o.machine_id
+        WHERE o.id = %s AND o.state = %s""",
+        [operation_id, RUNNING],
+        _operation,
+        _device,
+        _facility,
+        _os,
+        _machine,
+    )
+    if not rows:
+        return None
+    operation, device, facility, os_, machine = rows[0]
+    device.facility, device.operating_system = facility, os_
+    operation.device, operation.machine = device, machine
+    return operation
+
+
+def steps(operation: Operation) -> list[Step]:
+    """The operation's steps in order."""
+    found = [
+        step
+        for (step,) in select(
+            f'SELECT {_step.sql} FROM {STEP} s WHERE s.operation_id = %s ORDER BY s."index"',
+            [operation.pk],
+            _step,
+        )
+    ]
+    for step in found:
+        step.operation = operation
+    return found
+
+
+# A step's compare-and-set: its own row still as we read it, and its operation still running
+# (a condition on the step's own row: PostgreSQL re-checks it against a row another transaction
+# changed meanwhile, which an `id IN (subquery)` form would not).
+_CLAIMABLE = f"""id = %(step)s AND generation = %(seen_generation)s AND state = %(seen_state)s
+    AND EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}.operation_id
+        AND o.state = %(running)s)"""
+
+# The step acted on is still ours (generation and lease unchanged): only then is it done.
+_OURS = "id = %(done)s AND generation = %(held)s AND state = %(step_running)s"
+
+
+def claim(step: Step, generation: int, outcome: dict, now, acted: tuple[Step, int] | None) -> int:
+    """Claim `step` into `outcome` (state, lease_expires_at, and error / finished_at where the
+    outcome sets them) and, in the same statement, mark the step `acted` on done if our lease on
+    it holds. The number of rows written: 1 or 0 without `acted`; with it, 2 (both), 1 (one of
+    them; the rows say which) or 0."""
+    params = {
+        "step": step.pk,
+        "seen_generation": step.generation,
+        "seen_state": step.state,
+        "running": RUNNING,
+        "generation": generation,
+        "state": outcome["state"],
+        "now": at(now),
+        "lease": at(outcome["lease_expires_at"]),
+    }
+    if acted is None:
+        sets = [
+            "generation = %(generation)s",
+            "attempts = attempts + 1",
+            "started_at = %(now)s",
+            "not_before = NULL",
+            "state = %(state)s",
+            "lease_expires_at = %(lease)s",
+        ]
+        if "error" in outcome:
+            sets.append("error = ''")
+        if "finished_at" in outcome:
+            sets.append("finished_at = %(now)s")
+        return execute(f"UPDATE {STEP} SET {', '.join(sets)} WHERE {_CLAIMABLE}", params)
+    done, held = acted
+    params.update(done=done.pk, held=held, step_running=Step.State.RUNNING, finished="done")
+    this = "CASE WHEN id = %(step)s THEN"
+    # Both arms of a CASE must have a type PostgreSQL can tell: a lease is written only by a
+    # claim into `running`; otherwise both rows end with none.
+    lease = f"{this} %(lease)s ELSE NULL END" if outcome["lease_expires_at"] is not None else "NULL"
+    # The claimed row keeps its error and finish time unless the outcome sets them.
+    error = "''" if "error" in outcome else "error"
+    finished_at = "%(now)s" if "finished_at" in outcome else "finished_at"
+    sets = [
+        f"state = {this} %(state)s ELSE %(finished)s END",
+        f"generation = {this} %(generation)s ELSE generation END",
+        f"attempts = {this} attempts + 1 ELSE attempts END",
+        f"started_at = {this} %(now)s ELSE started_at END",
+        f"not_before = {this} NULL ELSE not_before END",
+        f"lease_expires_at = {lease}",
+        f"error = {this} {error} ELSE '' END",
+        f"finished_at = {this} {finished_at} ELSE %(now)s END",
+    ]
+    # The next step is claimed only if the one before is still ours to complete (as the
+    # statement's snapshot sees it).
+    return execute(
+        f"""UPDATE {STEP} SET {", ".join(sets)}
+        WHERE ({_OURS}) OR ({_CLAIMABLE} AND EXISTS (SELECT 1 FROM {STEP} s WHERE s.{_OURS}))""",
+        params,
+    )
+
+
+def complete(step: Step, generation: int, now) -> int:
+    """Mark a step done if our lease on it still holds (1), else leave it (0)."""
+    return execute(
+        f"""UPDATE {STEP} SET state = %s, finished_at = %s, lease_expires_at = NULL, error = ''
+        WHERE id = %s AND generation = %s AND state = %s""",
+        [Step.State.DONE, at(now), step.pk, generation, Step.State.RUNNING],
+    )
+
+
+_WAITING = {f"waiting_step_{n}": name for n, name in enumerate(sorted(WAITING_STEPS))}
+_WAITING_NAMES = ", ".join(f"%({key})s" for key in _WAITING)
+
+
+def complete_waiting(operation: Operation, step_name: str, now, *, last: bool) -> int:
+    """Mark done the operation's first open `step_name` step (pending, running or waiting), if
+    the operation is running and every waiting step before it is done; with `last`, only if no
+    other step is open either. The number of rows written (1 or 0)."""
+    others_open = (
+        f"""AND NOT EXISTS (SELECT 1 FROM {STEP} x WHERE x.operation_id = %(operation)s
+            AND x.id <> {STEP}.id AND x.state NOT IN (%(done)s, %(skipped)s))"""
+        if last
+        else ""
+    )
+    return execute(
+        f"""UPDATE {STEP} SET state = %(done)s, finished_at = %(now)s, lease_expires_at = NULL
+        WHERE id = (
+                SELECT s.id FROM {STEP} s WHERE s.operation_id = %(operation)s AND s.name = %(name)s
+                AND s.state NOT IN (%(done)s, %(skipped)s, %(failed)s) ORDER BY s."index" LIMIT 1
+            )
+            AND state IN (%(pending)s, %(running)s, %(waiting)s)
+            AND EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}.operation_id
+                AND o.state = %(operation_running)s)
+            AND NOT EXISTS (SELECT 1 FROM {STEP} e WHERE e.operation_id = %(operation)s
+                AND e."index" < {STEP}."index" AND e.name IN ({_WAITING_NAMES})
+                AND e.state <> %(done)s)
+            {others_open}""",
+        {
+            "operation": operation.pk,
+            "name": step_name,
+            "now": at(now),
+            "done": Step.State.DONE,
+            "skipped": Step.State.SKIPPED,
+            "failed": Step.State.FAILED,
+            "pending": Step.State.PENDING,
+            "running": Step.State.RUNNING,
+            "waiting": Step.State.WAITING,
+            "operation_running": RUNNING,
+            **_WAITING,
+        },
+    )
+
+
+def show_progress(device: Device, current_step: str, percentage: int, *, begins: bool) -> None:
+    """Put a step on the device's progress bar; `begins` also moves it out of `queued` into
+    `provisioning`, and its machine from `allocated` to `deploying`."""
+    state = "state = CASE WHEN state = %s THEN %s ELSE state END, " if begins else ""
+    params = [Device.State.QUEUED, Device.State.PROVISIONING] if begins else []
+    execute(
+        f"UPDATE {DEVICE} SET {state}current_step = %s, provisioning_percentage = %s WHERE id = %s",
+        [*params, current_step, percentage, device.pk],
+    )
+    if begins:
+        execute(
+            f"UPDATE {MACHINE} SET state = %s WHERE id = %s AND state = %s",
+            [Machine.State.DEPLOYING, device.machine_id, Machine.State.ALLOCATED],
+        )
+    devices_changed([device.project_id])
+
+
+# -- the boot path ---------------------------------------------------------------------------
+
+
+def _operation_with_device(where: str, params: list, *extra: str) -> tuple | None:
+    """The operation matching `where`, with its device, the device's project (and its
+    organization), operating system and facility; then the values of `extra` columns."""
+    shapes = (_operation, _device, _project, _organization, _os, _facility)
+    columns = ", ".join([*(shape.sql for shape in shapes), *extra])
+    rows = select(
+        f"""SELECT {columns}
+        FROM {OPERATION} o
+        JOIN {DEVICE} d ON d.id = o.device_id
+        JOIN {PROJECT} p ON p.id = d.project_id
+        JOIN {ORGANIZATION} org ON org.id = p.organization_id
+        JOIN {OS} os ON os.id = d.operating_system_id
+        JOIN {FACILITY} f ON f.id = d.facility_id
+        WHERE {where}""",
+        params,
+        *shapes,
+    )
+    if not rows:
+        return None
+    operation, device, project, organization, os_, facility, *values = rows[0]
+    project.organization = organization
+    device.project, device.operating_system, device.facility = project, os_, facility
+    operation.device = device
+    return operation, *values
+
+
+def operation_for_token_digest(digest: str) -> Operation | None:
+    """The operation holding this agent token digest (any state), with its device, the
+    device's project (and organization), operating system and facility."""
+    found = _operation_with_device("o.agent_token_digest = %s", [digest])
+    return found[0] if found else None
+
+
+def running_operation_of(device_id: int) -> Operation | None:
+    """The device's running operation, with the device as above."""
+    found = _operation_with_device("o.device_id = %s AND o.state = %s", [device_id, RUNNING])
+    return found[0] if found else None
+
+
+def operation_for_boot(machine: Machine) -> Operation | None:
+    """The running operation of a network-booting machine, with its device as above and
+    `installer_pending`: has its installer (the await_agent step) yet to finish?"""
+    found = _operation_with_device(
+        "o.machine_id = %s AND o.state = %s",
+        ["await_agent", Step.State.DONE, Step.State.SKIPPED, machine.pk, RUNNING],
+        f"""EXISTS (SELECT 1 FROM {STEP} s WHERE s.operation_id = o.id AND s.name = %s
+            AND s.state NOT IN (%s, %s))""",
+    )
+    if found is None:
+        return None
+    operation, pending = found
+    operation.machine = machine
+    operation.installer_pending = bool(pending)
+    return operation
+
+
+def nic_with_machine(mac: str) -> MachineNic | None:
+    """The NIC with this MAC address, with its machine."""
+    rows = select(
+        f"""SELECT {_nic.sql}, {_machine.sql} FROM {NIC} n
+        JOIN {MACHINE} m ON m.id = n.machine_id WHERE n.mac_address = %s""",
+        [mac],
+        _nic,
+        _machine,
+    )
+    if not rows:
+        return None
+    nic, machine = rows[0]
+    nic.machine = machine
+    return nic
+
+
+def _live_at(address: str | None, columns: str, *shapes: Columns) -> tuple | None:
+    """The first row of `columns` of the live device (`d`) a source address belongs to,
+    narrowest lookup first: its machine's in-band (boot) address, then an address inside one
+    of its IP assignments."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    rows = select(
+        f"""SELECT {columns} FROM {DEVICE} d JOIN {MACHINE} m ON m.id = d.machine_id
+        WHERE m.inband_address = %s AND d.state <> %s""",
+        [str(ip), DELETED],
+        *shapes,
+    )
+    if rows:
+        return rows[0]
+    # Assignments are stored as canonical CIDR strings, so every network that could contain
+    # the address is one of its supernets: an exact-match IN query.
+    supernets = [
+        str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
+        for length in range(ip.max_prefixlen, -1, -1)
+    ]
+    rows = select(
+        f"""SELECT {columns} FROM {DEVICE} d JOIN {ASSIGNMENT} a ON a.device_id = d.id
+        WHERE a.network IN ({", ".join(["%s"] * len(supernets))}) AND d.state <> %s
+        ORDER BY a.id LIMIT 1""",
+        [*supernets, DELETED],
+        *shapes,
+    )
+    return rows[0] if rows else None
+
+
+def live_device_id_at(address: str | None) -> int | None:
+    """The id of the live device a source address belongs to."""
+    found = _live_at(address, "d.id")
+    return found[0] if found else None
+
+
+def live_device_at(address: str | None) -> Device | None:
+    """The live device a source address belongs to, alone."""
+    found = _live_at(address, _device.sql, _device)
+    return found[0] if found else None
+
+
+def device_for_metadata(pk: int) -> Device | None:
+    """A device with what its metadata document reads: plan, metro, facility, operating
+    system, machine (if it still has one) and project."""
+    rows = select(
+        f"""SELECT {_device.sql}, {_plan.sql}, {_metro.sql}, {_facility.sql}, {_os.sql},
+            {_project.sql}, {_machine.sql}
+        FROM {DEVICE} d
+        JOIN {PLAN} pl ON pl.id = d.plan_id
+        JOIN {METRO} mt ON mt.id = d.metro_id
+        JOIN {FACILITY} f ON f.id = d.facility_id
+        JOIN {OS} os ON os.id = d.operating_system_id
+        JOIN {PROJECT} p ON p.id = d.project_id
+        LEFT JOIN {MACHINE} m ON m.id = d.machine_id
+        WHERE d.id = %s""",
+        [pk],
+        _device,
+        _plan,
+        _metro,
+        _facility,
+        _os,
+        _project,
+        _machine,
+    )
+    if not rows:
+        return None
+    found, plan, metro, facility, os_, project, machine = rows[0]
+    found.plan, found.metro, found.facility, found.operating_system = plan, metro, facility, os_
+    found.project = project
+    found.machine = machine if found.machine_id is not None else None
+    return found
+
+
+def nics(machine: Machine) -> list[MachineNic]:
+    """The machine's NICs, by name."""
+    return [
+        nic
+        for (nic,) in select(
+            f"SELECT {_nic.sql} FROM {NIC} n WHERE n.machine_id = %s ORDER BY n.name",
+            [machine.pk],
+            _nic,
+        )
+    ]
+
+
+def assignments(device: Device) -> list[IPAssignment]:
+    """The device's IP assignments in order, each with its reservation."""
+    found = []
+    for assignment, reservation in select(
+        f"""SELECT {_assignment.sql}, {_reservation.sql} FROM {ASSIGNMENT} a
+        JOIN {RESERVATION} r ON r.id = a.reservation_id WHERE a.device_id = %s ORDER BY a.id""",
+        [device.pk],
+        _assignment,
+        _reservation,
+    ):
+        assignment.reservation = reservation
+        found.append(assignment)
+    return found
+
+
+def ssh_public_keys(device: Device) -> list[str]:
+    """The public keys of the device's SSH keys, in the keys' order (label)."""
+    return [
+        key
+        for (key,) in select(
+            f"""SELECT k."key" FROM {SSH_KEY} k JOIN {DEVICE_KEYS} t ON t.sshkey_id = k.id
+            WHERE t.device_id = %s ORDER BY k.label, k.id""",
+            [device.pk],
+        )
+    ]
