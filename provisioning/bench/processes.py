@@ -35,6 +35,23 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def named_cpu_seconds(name: str) -> float:
+    """User + system CPU of every live process called `name` (its /proc comm), such as the
+    PostgreSQL server's backends when the database runs on this machine; 0 when none does."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, rest = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1]
+        if comm == name:
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def start_gunicorn(port: int, workers: int, env: dict) -> subprocess.Popen:
     """The portal under gunicorn (sync workers) on 127.0.0.1:port, in its own session so the
     benchmark can stop the whole tree."""

@@ -5,7 +5,8 @@ bench-provision` creates one); it refuses a database that already has devices.
 
 What runs: the virtual rack in this process (its CPU is not the portal's), the portal's web
 side under gunicorn and one Celery worker (prefork) as child processes, whose CPU time and
-database queries are what is measured. Queries are counted by the portal's opt-in
+database queries are what is measured; the CPU of a PostgreSQL server on this machine is
+printed too, as it shares the same cores. Queries are counted by the portal's opt-in
 IRONYARD_QUERY_COUNT_DIR instrumentation (portal.diagnostics).
 """
 
@@ -26,7 +27,12 @@ from portal import services as portal_services
 from portal.diagnostics import read_query_counts
 from portal.models import Project
 from provisioning import services
-from provisioning.bench.processes import free_port, start_gunicorn, tree_cpu_seconds
+from provisioning.bench.processes import (
+    free_port,
+    named_cpu_seconds,
+    start_gunicorn,
+    tree_cpu_seconds,
+)
 from provisioning.models import Device
 from provisioning.virtualrack import RackConfig, VirtualRack
 
@@ -102,6 +108,7 @@ class Command(BaseCommand):
                     tree_cpu_seconds(worker.pid),
                 )
                 rack_before = time.process_time()
+                database_before = named_cpu_seconds("postgres")
                 queries_before = read_query_counts(counts)
                 started = time.monotonic()
                 request = services.DeviceRequest(
@@ -114,6 +121,7 @@ class Command(BaseCommand):
                 web_cpu = tree_cpu_seconds(web.pid) - web_before
                 worker_cpu = tree_cpu_seconds(worker.pid) - worker_before
                 rack_cpu = time.process_time() - rack_before
+                database_cpu = named_cpu_seconds("postgres") - database_before
                 time.sleep(1.5)  # let the counters flush
                 queries = read_query_counts(counts) - queries_before
             finally:
@@ -129,6 +137,8 @@ class Command(BaseCommand):
             f"portal CPU per device   {(web_cpu + worker_cpu) * 1000 / servers:.1f} ms "
             f"(web {web_cpu * 1000 / servers:.1f} + worker {worker_cpu * 1000 / servers:.1f}; "
             f"the rack, not counted: {rack_cpu * 1000 / servers:.1f})\n"
+            f"database CPU per device {database_cpu * 1000 / servers:.1f} ms (this machine's "
+            "PostgreSQL processes, all of them)\n"
             f"queries per device      {queries / servers:.1f} (web + worker, excluding the "
             f"create request)\n"
             f"failed devices          {failed}"
