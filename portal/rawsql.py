@@ -11,8 +11,8 @@ text): the instances are the ones a queryset would have made.
 
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from functools import cache
 from datetime import datetime
+from functools import cache
 
 from django.db import connection
 from django.db.models import Model
