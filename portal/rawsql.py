@@ -63,9 +63,9 @@ class Columns:
 
 
 @contextmanager
-def _cursor():
-    """Django's cursor; on PostgreSQL, one whose statements are prepared (see _Prepared)."""
-    if connection.vendor != "postgresql":
+def _cursor(prepare: bool = True):
+    """Django's cursor; on PostgreSQL, one whose statements are prepared (see below)."""
+    if connection.vendor != "postgresql" or not prepare:
         with connection.cursor() as cursor:
             yield cursor
         return
@@ -114,9 +114,10 @@ def select(sql: str, params: Sequence | Mapping, *shapes: Columns) -> list[tuple
     return rows
 
 
-def execute(sql: str, params: Sequence | Mapping) -> int:
-    """Run an INSERT, UPDATE or DELETE; the number of rows it touched."""
-    with _cursor() as cursor:
+def execute(sql: str, params: Sequence | Mapping, *, prepare: bool = True) -> int:
+    """Run an INSERT, UPDATE or DELETE; the number of rows it touched. `prepare=False` for a
+    statement whose text changes from run to run (a list of values of any length)."""
+    with _cursor(prepare) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 

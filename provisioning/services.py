@@ -21,8 +21,8 @@ from portal.errors import Conflict, ServiceError
 from portal.models import Project, SSHKey, User
 from portal.permissions import can_manage_project, can_operate_project, require
 
-from . import allocation, tasks, usage
-from .models import Batch, Device, IPAssignment, Operation, Step
+from . import allocation, sql, tasks, usage
+from .models import Batch, Device, IPAssignment, Operation
 from .workflows import WORKFLOWS
 
 HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -220,11 +220,7 @@ def _new_operation(
 
 def _open(operations: list[Operation]) -> None:
     """Write the steps of operations just created; ring each one's doorbell on commit."""
-    Step.objects.bulk_create(
-        Step(operation=operation, index=i, name=name)
-        for operation in operations
-        for i, name in enumerate(WORKFLOWS[operation.kind].steps)
-    )
+    sql.create_steps(operations)
     doorbells = [(operation.pk, operation.device.facility.code) for operation in operations]
     transaction.on_commit(lambda: [tasks.ring(pk, facility) for pk, facility in doorbells])
 

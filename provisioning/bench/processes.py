@@ -36,8 +36,9 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def named_cpu_seconds(name: str) -> float:
-    """User + system CPU of every live process called `name` (its /proc comm), such as the
-    PostgreSQL server's backends when the database runs on this machine; 0 when none does."""
+    """User + system CPU of every live process called `name` (its /proc comm) and of the
+    children they reaped, such as the PostgreSQL server's backends (the postmaster reaps those
+    that end) when the database runs on this machine; 0 when none does."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -48,7 +49,7 @@ def named_cpu_seconds(name: str) -> float:
         comm, rest = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1]
         if comm == name:
             fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            total += sum(int(f) for f in fields[11:15]) / ticks  # utime, stime, cutime, cstime
     return total
 
 
