@@ -8,10 +8,12 @@ management commands and Celery tasks record "cli" / "system" with no address.
 import contextvars
 import ipaddress
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from . import rawsql
 from .hrefs import href_for
 
 
@@ -91,9 +93,9 @@ def event(
 def save(events: list) -> list:
     """Write events made by `event`, in order, with the objects each involves: two queries
     however many."""
-    from .models import Event, EventRelation
+    from .models import EventRelation
 
-    Event.objects.bulk_create(events)
+    rawsql.insert(events)
     relations = []
     for saved in events:
         seen = set()
@@ -104,8 +106,29 @@ def save(events: list) -> list:
             seen.add(href)
             kind = obj._meta.model_name
             relations.append(EventRelation(event=saved, kind=kind, object_id=obj.uuid, href=href))
-    EventRelation.objects.bulk_create(relations)
+    rawsql.insert(relations)
     return events
+
+
+_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "ironyard_audit_batch", default=None
+)
+
+
+@contextmanager
+def batch():
+    """Events recorded inside are written together, in order, when the block ends without an
+    error (two queries): for a request that records several. Nested blocks join the outer."""
+    if _batch.get() is not None:
+        yield
+        return
+    events: list = []
+    token = _batch.set(events)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    save(events)
 
 
 def record(
@@ -118,18 +141,19 @@ def record(
     user=None,
     objects: Iterable = (),
 ):
-    """Write one Event (see `event`)."""
-    [saved] = save(
-        [
-            event(
-                event_type,
-                actor=actor,
-                text=text,
-                organization=organization,
-                project=project,
-                user=user,
-                objects=objects,
-            )
-        ]
+    """Write one Event (see `event`), or add it to the open `batch`."""
+    made = event(
+        event_type,
+        actor=actor,
+        text=text,
+        organization=organization,
+        project=project,
+        user=user,
+        objects=objects,
     )
-    return saved
+    pending = _batch.get()
+    if pending is None:
+        save([made])
+    else:
+        pending.append(made)
+    return made

@@ -200,7 +200,8 @@ def agent_progress(request: HttpRequest) -> HttpResponse:
         if problems:
             return json_errors(422, *problems)
         reports = [_report(body)]
-    record_progress(operation, reports)
+    with audit.batch():
+        record_progress(operation, reports)
     return HttpResponse(status=204)
 
 
@@ -216,7 +217,7 @@ def agent_done(request: HttpRequest) -> HttpResponse:
     if error is not None:
         return error
     device = operation.device
-    with transaction.atomic():
+    with transaction.atomic(), audit.batch():
         # The installer's end hands the progress bar back to the workflow's next step.
         record_progress(operation, reports, move_bar=False)
         finished = advance_waiting(
@@ -250,7 +251,7 @@ def agent_fail(request: HttpRequest) -> HttpResponse:
     step, message = body.get("step"), body.get("message", "")
     if not isinstance(step, str) or not step.strip() or not isinstance(message, str):
         return json_errors(422, "step (a non-empty string) and message (a string) are required.")
-    with transaction.atomic():
+    with transaction.atomic(), audit.batch():
         record_progress(operation, reports, move_bar=False)
         fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
     return HttpResponse(status=204)
@@ -342,10 +343,11 @@ def phone_home(request: HttpRequest) -> HttpResponse:
             objects=[device],
         )
 
-    if operation is None or not advance_waiting(
-        operation, "await_phone_home", record_event=lambda: record(True)
-    ):
-        record(False)
+    with transaction.atomic(), audit.batch():
+        if operation is None or not advance_waiting(
+            operation, "await_phone_home", record_event=lambda: record(True)
+        ):
+            record(False)
     return HttpResponse(status=204)
 
 
@@ -355,7 +357,9 @@ def user_state(request: HttpRequest) -> HttpResponse:
     """POST /user-state {state, code, message}: a user script's own progress report."""
     pk = _caller_id(request)
     device = (
-        None if pk is None else Device.objects.select_related("project__organization").get(pk=pk)
+        None
+        if pk is None
+        else Device.objects.select_related("project__organization").filter(pk=pk).first()
     )
     if device is None:
         return _unknown_caller()
