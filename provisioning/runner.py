@@ -11,7 +11,6 @@ them.
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import timedelta
@@ -22,15 +21,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from inventory import bmc_access
-from inventory.bmc import (
-    BmcDriver,
-    BmcEndpoint,
-    BmcError,
-    BmcPermanentError,
-    BootDevice,
-    PowerState,
-    driver_for,
-)
+from inventory.bmc import BmcError, BmcPermanentError, BootDevice, PowerState
+from inventory.bmc.pool import DriverPool
 from inventory.enrollment import describe_bmc_error
 from inventory.models import IPReservation, Machine
 from portal import audit
@@ -50,57 +42,29 @@ class NotYet(Exception):
         self.delay = delay
 
 
-class _Sessions(threading.local):
-    """BMC sessions kept by one worker thread across run() calls.
-
-    A provision is three passes (up to the installer, up to the first boot, the end), each
-    of which would otherwise log in to the BMC afresh (service root, session, system lookup)
-    for two commands. A session is reused only for the same endpoint (new credentials or
-    address mean a new login), dropped after any BMC error (it may be half broken), and closed
-    once idle for BMC_SESSION_IDLE_SECONDS, well inside the session timeouts BMCs enforce.
-    """
+class _Drivers(threading.local):
+    """The BMC drivers this worker thread keeps across run() calls (see inventory.bmc.pool)."""
 
     def __init__(self) -> None:
-        self.drivers: dict[int, tuple[BmcDriver, BmcEndpoint, float]] = {}
-
-    def take(self, machine: Machine) -> BmcDriver:
-        wanted = bmc_access.endpoint(machine)
-        cached = self.drivers.get(machine.pk)
-        if cached is not None and cached[1] == wanted:
-            bmc = cached[0]
-        else:
-            self.drop(machine.pk)
-            bmc = driver_for(wanted)
-        self.drivers[machine.pk] = (bmc, wanted, time.monotonic())
-        return bmc
-
-    def drop(self, machine_id: int) -> None:
-        cached = self.drivers.pop(machine_id, None)
-        if cached is not None:
-            cached[0].close()
-
-    def close_idle(self, idle_seconds: float) -> None:
-        limit = time.monotonic() - idle_seconds
-        for machine_id, (_, _, used) in list(self.drivers.items()):
-            if used <= limit:
-                self.drop(machine_id)
+        self.pool = DriverPool()
 
 
-_sessions = _Sessions()
+_drivers = _Drivers()
 
 
 def close_sessions() -> None:
     """Log out of every BMC this thread holds a session with (worker shutdown, tests)."""
-    _sessions.close_idle(0)
+    _drivers.pool.close_idle(0)
 
 
 @contextmanager
 def _driver(operation: Operation):
-    bmc = _sessions.take(operation.machine)
+    machine = operation.machine
+    bmc = _drivers.pool.take(machine.pk, bmc_access.endpoint(machine))
     try:
         yield bmc
     except BmcError:
-        _sessions.drop(operation.machine_id)
+        _drivers.pool.failed(machine.pk)
         raise
 
 
@@ -212,7 +176,7 @@ def _progress(operation: Operation, step: Step) -> None:
 
 def run(operation_id: int) -> None:
     """Advance an operation as far as it can go now (the body of tasks.run_operation)."""
-    _sessions.close_idle(settings.BMC_SESSION_IDLE_SECONDS)
+    _drivers.pool.close_idle(settings.BMC_SESSION_IDLE_SECONDS)
     _run(operation_id)
 
 

@@ -97,25 +97,31 @@ def _translate(error: Exception, address: str) -> BmcError:
     )
 
 
-class RedfishDriver(BmcDriver):
-    """A Redfish BMC driven through sushy; connects lazily on first use."""
+class RedfishService:
+    """A connection to one Redfish service: sushy's connector, its session (or Basic) auth and
+    the service root, made on first use. Every system the service manages can share one: a
+    chassis manager or an emulator serves many systems at one address (a server's own BMC, one).
+    """
 
     def __init__(self, endpoint: BmcEndpoint) -> None:
-        super().__init__(endpoint)
+        self.endpoint = endpoint
         self._root: sushy.Sushy | None = None
         self._auth: sushy_auth.SessionOrBasicAuth | None = None
         self._conn: sushy_connector.Connector | None = None
-        self._system_path: str | None = None
-        # The system resource as last read in this session: its action targets, allowed
-        # values and boot settings layout do not change, its power state does.
-        self._system_resource: sushy.resources.system.system.System | None = None
 
-    # -- plumbing -------------------------------------------------------------------------
+    @staticmethod
+    def key(endpoint: BmcEndpoint) -> tuple:
+        """What two endpoints must have in common to share a service: all but the system."""
+        return (
+            endpoint.address.rstrip("/"),
+            endpoint.username,
+            endpoint.password,
+            endpoint.verify_tls,
+            endpoint.ca_bundle,
+            endpoint.timeout,
+        )
 
-    def _fail(self, error: Exception) -> NoReturn:
-        raise _translate(error, self.endpoint.address) from error
-
-    def _connect(self) -> sushy.Sushy:
+    def root(self) -> sushy.Sushy:
         if self._root is None:
             ep = self.endpoint
             verify: bool | str = ep.ca_bundle if ep.ca_bundle else ep.verify_tls
@@ -136,8 +142,43 @@ class RedfishDriver(BmcDriver):
                 self._root = sushy.Sushy(url, auth=self._auth, connector=self._conn, verify=verify)
             except (sushy_exc.SushyError, requests.RequestException) as error:
                 self.close()
-                self._fail(error)
+                raise _translate(error, ep.address) from error
         return self._root
+
+    def close(self) -> None:
+        """End the session; the service may be used again afterwards."""
+        auth, conn = self._auth, self._conn
+        self._root = self._auth = self._conn = None
+        try:
+            if auth is not None:
+                auth.close()  # deletes the Redfish session, if one was created
+        except (sushy_exc.SushyError, requests.RequestException):
+            pass  # closing a session on a BMC that went away is not an error
+        finally:
+            if conn is not None:
+                conn.close()
+
+
+class RedfishDriver(BmcDriver):
+    """A Redfish system driven through sushy, on a service of its own or a shared one (whose
+    owner closes it); connects lazily on first use."""
+
+    def __init__(self, endpoint: BmcEndpoint, service: RedfishService | None = None) -> None:
+        super().__init__(endpoint)
+        self._owns_service = service is None
+        self._service = service or RedfishService(endpoint)
+        self._system_path: str | None = None
+        # The system resource as last read in this session: its action targets, allowed
+        # values and boot settings layout do not change, its power state does.
+        self._system_resource: sushy.resources.system.system.System | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _fail(self, error: Exception) -> NoReturn:
+        raise _translate(error, self.endpoint.address) from error
+
+    def _connect(self) -> sushy.Sushy:
+        return self._service.root()
 
     def _discover_system_path(self, root: sushy.Sushy) -> str:
         wanted = self.endpoint.system_id
@@ -251,17 +292,11 @@ class RedfishDriver(BmcDriver):
         )
 
     def close(self) -> None:
-        """Release the session; the driver may be used again afterwards."""
-        auth, conn = self._auth, self._conn
-        self._root = self._auth = self._conn = self._system_resource = None
-        try:
-            if auth is not None:
-                auth.close()  # deletes the Redfish session, if one was created
-        except (sushy_exc.SushyError, requests.RequestException):
-            pass  # closing a session on a BMC that went away is not an error
-        finally:
-            if conn is not None:
-                conn.close()
+        """Release the session (unless the service is shared); the driver may be used again
+        afterwards."""
+        self._system_resource = None
+        if self._owns_service:
+            self._service.close()
 
     # -- inventory helpers ------------------------------------------------------------------
 

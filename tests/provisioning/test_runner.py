@@ -242,22 +242,25 @@ def test_a_machine_faster_than_the_worker_still_counts(deployed):
 
 
 def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(deployed, settings):
+    from inventory import bmc_access
+
     device, _ = deployed
     operation = device.operations.get()
+    pool = runner._drivers.pool
     runner.run(operation.pk)
-    [(first, _, _)] = runner._sessions.drivers.values()
+    [(first, _, _)] = pool.drivers.values()
     assert runner.advance_waiting(operation, "await_agent")
     runner.run(operation.pk)  # set_boot_disk, power_cycle: no new login
-    [(again, _, _)] = runner._sessions.drivers.values()
+    [(again, _, _)] = pool.drivers.values()
     assert again is first
 
     machine = Machine.objects.get(pk=device.machine_id)
     machine.bmc_password = PASSWORD + "-rotated"
-    runner._sessions.take(machine)
-    [(renewed, endpoint, _)] = runner._sessions.drivers.values()
+    pool.take(machine.pk, bmc_access.endpoint(machine))
+    [(renewed, endpoint, _)] = pool.drivers.values()
     assert renewed is not first and endpoint.password == PASSWORD + "-rotated"
 
-    runner._sessions.close_idle(settings.BMC_SESSION_IDLE_SECONDS)
-    assert runner._sessions.drivers  # just used: kept
+    pool.close_idle(settings.BMC_SESSION_IDLE_SECONDS)
+    assert pool.drivers  # just used: kept
     runner.close_sessions()
-    assert not runner._sessions.drivers
+    assert not pool.drivers and not pool.services
