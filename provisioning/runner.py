@@ -74,7 +74,9 @@ def _set_boot_pxe(operation: Operation, step: Step) -> None:
 
 
 def _set_boot_disk(operation: Operation, step: Step) -> None:
-    if not operation.device.always_pxe:
+    # An always-PXE device keeps network booting; a custom iPXE install goes straight on (no
+    # installer waited for), so setting the disk now could undo the one network boot it needs.
+    if not operation.device.always_pxe and _waits(operation):
         with _driver(operation) as bmc:
             bmc.set_boot_device(BootDevice.DISK, persistent=True)
 

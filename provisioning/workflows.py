@@ -17,12 +17,13 @@ class Workflow:
     failed: str  # device state when it fails
 
 
+# The installer reboots the machine itself once it is done (see boot.agent.instructions): the
+# disk boot needs no power cycle from the BMC, only the boot setting for the boots after it.
 INSTALL = (
     "set_boot_pxe",
     "power_cycle",
     "await_agent",
     "set_boot_disk",
-    "power_cycle",
     "await_phone_home",
 )
 

@@ -51,4 +51,11 @@ def instructions(operation: Operation) -> dict:
         steps.append({"name": "wipe_disks"})
     elif kind == Operation.Kind.RESCUE:
         steps.append({"name": "rescue"})
-    return {"operation": {"id": str(operation.uuid), "type": kind}, "steps": steps}
+    document = {"operation": {"id": str(operation.uuid), "type": kind}, "steps": steps}
+    if kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL):
+        # Once the portal has its done, the installer reboots into the installed system (as
+        # MAAS's and Tinkerbell's do): the firmware boots the disk, or network-boots and is
+        # told to (iPXE `exit`) while no installer is pending. Rescue stays up; a wiped
+        # machine waits for the portal to power it off.
+        document["then"] = "reboot"
+    return document

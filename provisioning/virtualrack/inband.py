@@ -13,14 +13,15 @@ Protocol, as spoken to the portal:
   "custom-ipxe"; `exit`, a failed fetch, or anything else falls through to the disk.
 - Agent (`Authorization: Bearer <token>`, JSON): `GET {agent}/instructions`, then per step
   progress reports `{"step", "percent", "message"}` (0%, then `progress_updates` more) sent as
-  `POST {agent}/progress {"reports": [...]}`, at most one call per `report_interval`: reports
-  made sooner after the last call wait for the next one, and a step's 100% always goes with
-  the next call (the next step's 0%: one call where a step ends and the next begins),
-  `POST {agent}/done {"reports": [...]}` at the end, or `POST {agent}/fail {"step", "message",
-  "reports": [...]}`. A fast install thus sends its reports with done. (The portal also takes
-  a bare `{"step", "percent", "message"}` on /progress and an empty /done, as older agents
-  send.) A 4xx stops the agent quietly; a 5xx or no answer is retried `retries` times,
-  `retry_delay` apart.
+  `POST {agent}/progress {"reports": [...]}`, at most one call per `report_interval` after the
+  last answer: reports made sooner wait for the next call, and a step's 100% always goes with
+  the next call (the next step's 0%: one call where a step ends and the next begins). At the
+  end `POST {agent}/done {"reports": [...]}` (then, if the instructions say `"then":
+  "reboot"`, the server reboots itself into what was installed), or `POST {agent}/fail
+  {"step", "message", "reports": [...]}`. A fast install thus sends its reports with done.
+  (The portal also takes a bare `{"step", "percent", "message"}` on /progress and an empty
+  /done, as older agents send.) A 4xx stops the agent quietly; a 5xx or no answer is retried
+  `retries` times, `retry_delay` apart.
 - Disk boot with an OS that has not booted yet: `GET {portal}/metadata` (JSON), `GET
   {portal}/userdata`, `POST` the metadata's `phone_home_url` (else `{portal}/phone-home`) with
   `{"instance_id": <metadata id>}`, and, if the user data holds a line
@@ -469,14 +470,18 @@ class _Agent:
         self.fail = boot.rack.fault_active(server, "agent-fail")
         self.slow_wipe = boot.rack.fault_active(server, "slow-wipe")
         self.steps: list[dict] = []
+        self.then: str | None = None  # what to do after done: "reboot", or stay
         self.ran_rescue = False
         self.held: list[dict] = []  # progress reports that travel with the next call
-        self.last_call = time.monotonic()
+        self.last_answer = time.monotonic()
 
     def call(self, method: str, path: str, then: Callable[[Response], None], body: Any = None):
-        self.last_call = time.monotonic()
+        def answered(response: Response) -> None:
+            self.last_answer = time.monotonic()
+            then(response)
+
         self.boot.call(
-            method, f"{self.base}/{path}", AGENT_USER_AGENT, then, body=body, token=self.token,
+            method, f"{self.base}/{path}", AGENT_USER_AGENT, answered, body=body, token=self.token,
             on_4xx=lambda _: self.boot.set(environment="agent-stopped"),
             give_up="agent-gave-up",
         )  # fmt: skip
@@ -494,13 +499,14 @@ class _Agent:
             self.report_failure("instructions", f"unreadable instructions: {error}")
             return
         self.steps = steps
+        self.then = instructions.get("then")
         self.run_step(0)
 
     def run_step(self, index: int) -> None:
         if index >= len(self.steps):
             environment = "rescue" if self.ran_rescue else "agent-done"
             body = {"reports": self.take_held()}
-            self.call("POST", "done", lambda _: self.boot.set(environment=environment), body=body)
+            self.call("POST", "done", lambda _: self.done(environment), body=body)
             return
         step = self.steps[index]
         name = step["name"]
@@ -543,6 +549,13 @@ class _Agent:
             lambda: self.boot.later(pause, self.tick, index, tick + 1, updates, pause),
         )  # fmt: skip
 
+    def done(self, environment: str) -> None:
+        """The portal has the installer's done: stay (rescue, a wiped disk the portal powers
+        off) or, if the instructions say so, reboot into what was installed."""
+        self.boot.set(environment=environment)
+        if self.then == "reboot":
+            self.boot.server.reboot(self.boot.generation, "installer rebooted the server")
+
     @staticmethod
     def report(name: str, percent: int, message: str) -> dict:
         return {"step": name, "percent": percent, "message": message}
@@ -553,7 +566,7 @@ class _Agent:
 
     def progress(self, name: str, percent: int, message: str, then: Callable[[], None]) -> None:
         self.held.append(self.report(name, percent, message))
-        recent = time.monotonic() - self.last_call < self.config.report_interval
+        recent = time.monotonic() - self.last_answer < self.config.report_interval
         if recent and len(self.held) < MAX_REPORTS - 1:  # leaves room for the step's end
             then()
             return

@@ -108,6 +108,17 @@ class Server:
         self.rack.changed()
         return True
 
+    def reboot(self, generation: int, reason: str) -> bool:
+        """The running system restarts the server itself (in-band), if the boot that asks is
+        still the one running; the firmware then boots as the boot settings say."""
+        with self.lock:
+            if self.generation != generation or self.power != ON:
+                return False
+            self._event("power", {"action": reason})
+            self._boot()
+        self.rack.changed()
+        return True
+
     def _cancel_pending(self) -> None:
         if self._pending:
             self._pending[1].cancel()

@@ -71,6 +71,7 @@ def test_provision_instructions(agent, provisioning, rack, web_key, settings):
                 "userdata": "#cloud-config\nruncmd: [touch /ok]",
             },
         ],
+        "then": "reboot",  # into the installed system, once the portal has the agent's done
     }
 
 
@@ -87,6 +88,7 @@ def test_reinstall_keeps_the_disks_when_asked(
     assert body["operation"]["type"] == "reinstall"
     names = [step["name"] for step in body["steps"]]
     assert names == (["wipe_disks"] if wipes else []) + ["write_image", "configure"]
+    assert body["then"] == "reboot"
 
 
 def test_deprovision_and_rescue_instructions(
@@ -97,7 +99,11 @@ def test_deprovision_and_rescue_instructions(
     with django_capture_on_commit_callbacks(execute=False):
         rescue = services.perform_action(device=rescued, acting_user=alice, action="rescue")
         deprovision = services.delete_device(device=deleted, acting_user=alice)
-    assert agent(booted(rescue)).get("instructions").json()["steps"] == [{"name": "rescue"}]
+    # The rescue system stays up; a wiped machine waits for the portal to power it off.
+    assert agent(booted(rescue)).get("instructions").json() == {
+        "operation": {"id": str(rescue.uuid), "type": "rescue"},
+        "steps": [{"name": "rescue"}],
+    }
     body = agent(booted(deprovision)).get("instructions").json()
     assert body == {
         "operation": {"id": str(deprovision.uuid), "type": "deprovision"},

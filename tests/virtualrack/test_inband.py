@@ -112,6 +112,29 @@ def test_after_done_the_agent_waits_for_the_portal(make_rack, portal):
     assert server.power == ON and server.environment == "agent-done"
 
 
+def test_told_to_the_agent_reboots_into_the_installed_system_by_itself(make_rack, portal):
+    rack = make_rack(servers=1)
+    server = rack.servers["node01"]
+    portal.instructions[portal.token_for(server.spec.macs[0])] = {
+        **instructions("provision", IMAGE, CONFIGURE),
+        "then": "reboot",
+    }
+    portal.metadata[server.spec.address] = {"id": "device-node01"}
+    pxe_boot(server)
+    assert env_is(rack, "node01", "os") and server.first_booted
+    assert [s.path for s in portal.requests_from(server.spec.address)] == [
+        "/boot/ipxe",
+        "/agent/instructions",
+        "/agent/done",
+        "/metadata",
+        "/userdata",
+        "/phone-home",
+    ]
+    # Two boots: the network boot the test asked for, then the installer's reboot to disk.
+    assert server.boots == 2
+    assert [e.detail["device"] for e in server.events if e.kind == "boot"] == ["pxe", "disk"]
+
+
 def test_first_disk_boot_fetches_metadata_and_phones_home_then_later_boots_are_quiet(
     make_rack, portal
 ):
