@@ -74,7 +74,7 @@ class RackConfig:
     slow_wipe_seconds: float = 10.0  # a slow-wipe fault makes a wipe last at least this long
     step_seconds: float = 1.0  # configure and rescue steps take this long
     progress_updates: int = 4  # progress reports per timed step (after the 0% one)
-    # The agent sends progress at most once this long after the portal's last answer; reports
+    # The agent calls with progress at most once per this many seconds of its work; reports
     # made sooner travel with its next call (at the latest with done or fail). 0: every report
     # is a call of its own.
     report_interval: float = 1.0
