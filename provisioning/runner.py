@@ -74,9 +74,9 @@ def _set_boot_pxe(operation: Operation, step: Step) -> None:
 
 
 def _set_boot_disk(operation: Operation, step: Step) -> None:
-    # An always-PXE device keeps network booting; a custom iPXE install goes straight on (no
-    # installer waited for), so setting the disk now could undo the one network boot it needs.
-    if not operation.device.always_pxe and _waits(operation):
+    # Only operations opened before installs stopped setting the disk (see workflows.INSTALL)
+    # still list this step. An always-PXE device keeps network booting.
+    if not operation.device.always_pxe:
         with _driver(operation) as bmc:
             bmc.set_boot_device(BootDevice.DISK, persistent=True)
 
@@ -408,7 +408,29 @@ def advance_waiting(
         return False
     if record_event is not None:
         record_event()
-    _enqueue(operation)
+    if not _wait_next(operation, step_name, now):
+        _enqueue(operation)
+    return True
+
+
+def _wait_next(operation: Operation, step_name: str, now) -> bool:
+    """When the step after `step_name` waits for the machine too (the installer's end, then the
+    first boot's phone-home), put it in waiting here and show it, sparing a worker pass that
+    would do only that; False when the runner has to (a step to act on, or one still running).
+    """
+    workflow = WORKFLOWS[operation.kind]
+    index = workflow.steps.index(step_name) + 1
+    if index == len(workflow.steps) or workflow.steps[index] not in WAITING_STEPS:
+        return False
+    if not _waits(operation) or not sql.start_waiting(operation, index, now):
+        return False
+    name = workflow.steps[index]
+    sql.show_progress(
+        operation.device,
+        STEP_LABELS.get(name, name),
+        int(100 * index / len(workflow.steps)),
+        begins=False,
+    )
     return True
 
 

@@ -212,6 +212,32 @@ def complete_waiting(operation: Operation, step_name: str, now, *, last: bool) -
     )
 
 
+def start_waiting(operation: Operation, index: int, now) -> int:
+    """Claim the operation's pending step at `index`, a waiting step, straight into waiting
+    (what the runner would do, without a pass of its own), if the operation is running and
+    every step before it is done. The number of rows written (1 or 0)."""
+    return execute(
+        f"""UPDATE {STEP} SET state = %(waiting)s, generation = generation + 1,
+            attempts = attempts + 1, started_at = %(now)s, not_before = NULL,
+            lease_expires_at = NULL, error = ''
+        WHERE operation_id = %(operation)s AND "index" = %(index)s AND state = %(pending)s
+            AND EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}.operation_id
+                AND o.state = %(operation_running)s)
+            AND NOT EXISTS (SELECT 1 FROM {STEP} e WHERE e.operation_id = %(operation)s
+                AND e."index" < %(index)s AND e.state NOT IN (%(done)s, %(skipped)s))""",
+        {
+            "operation": operation.pk,
+            "index": index,
+            "now": at(now),
+            "waiting": Step.State.WAITING,
+            "pending": Step.State.PENDING,
+            "done": Step.State.DONE,
+            "skipped": Step.State.SKIPPED,
+            "operation_running": RUNNING,
+        },
+    )
+
+
 def create_steps(operations: list[Operation]) -> None:
     """Write the steps of operations just created, pending, as their workflows list them: one
     INSERT … SELECT per kind of operation, which costs PostgreSQL less than Django's bulk_create

@@ -17,15 +17,12 @@ class Workflow:
     failed: str  # device state when it fails
 
 
-# The installer reboots the machine itself once it is done (see boot.agent.instructions): the
-# disk boot needs no power cycle from the BMC, only the boot setting for the boots after it.
-INSTALL = (
-    "set_boot_pxe",
-    "power_cycle",
-    "await_agent",
-    "set_boot_disk",
-    "await_phone_home",
-)
+# One network boot, then the installer reboots the machine itself (see boot.agent.
+# instructions). The PXE override is for that one boot only (every boot with always_pxe), so the
+# machine then boots as its firmware says: the disk, or, on a machine that network-boots first
+# (as Metal's all did), the portal's iPXE script, which sends it to the disk (`exit`) while no
+# installer is pending. Nothing is left for the BMC after the first boot.
+INSTALL = ("set_boot_pxe", "power_cycle", "await_agent", "await_phone_home")
 
 WORKFLOWS: dict[str, Workflow] = {
     K.PROVISION: Workflow(INSTALL, frozenset({S.QUEUED}), S.PROVISIONING, S.ACTIVE, S.FAILED),

@@ -188,8 +188,9 @@ def test_phone_home_before_the_runner_is_done_leaves_the_end_to_the_runner(clien
     Machine.objects.filter(pk=device.machine_id).update(inband_address="127.0.0.44")
     operation = open_operation(device)
     stage(operation, "await_phone_home")
-    # The server booted so fast that the worker has not yet marked its disk setting done.
-    operation.steps.filter(name="set_boot_disk").update(state="running")
+    # The server installed and booted so fast that the worker has not yet marked its power
+    # cycle done.
+    operation.steps.filter(name="power_cycle").update(state="running")
     response = client.post("/phone-home", REMOTE_ADDR="127.0.0.44")
     assert response.status_code == 204
     assert step_state(operation, "await_phone_home") == "done"

@@ -52,9 +52,10 @@ def test_installer_agent_calls(installing, client):
         ]
     }
     assert queries(lambda: post("progress", ends_and_starts)) == 4
-    # The last step's end comes with done, whose step update also checks what it waits on.
+    # The last step's end comes with done, whose step update also checks what it waits on;
+    # the wait for the first boot starts right there (its step and the bar), not in a worker.
     last = {"reports": [{"step": "configure", "percent": 100}]}
-    assert queries(lambda: post("done", last)) == 6
+    assert queries(lambda: post("done", last)) == 8
 
 
 def test_network_boot_and_first_boot_calls(installing, client):

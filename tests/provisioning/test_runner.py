@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from inventory.bmc import BootDevice, PowerState
+from inventory.bmc import BootDevice, BootOverride, PowerState
 from inventory.models import Machine
 from provisioning import reconciler, runner, services
 from provisioning.models import Device, Operation, Step
@@ -66,15 +66,21 @@ def test_provision_walks_its_steps_and_waits_without_holding_a_worker(deployed):
     with bmc_of(device.machine) as bmc:
         # Powered on; the one-time PXE override was consumed by that boot.
         assert bmc.power_state() == PowerState.ON
+    # The installer's end puts the next wait in place at once, with no worker pass: the
+    # installer reboots the machine itself, and its one-time network boot is used up.
     assert runner.advance_waiting(operation, "await_agent")
     assert not runner.advance_waiting(operation, "await_agent")  # already moved on
-    runner.run(operation.pk)
-    # The installer reboots the machine itself: the BMC only sets the disk for later boots.
-    assert steps(operation)[3:] == [("set_boot_disk", "done"), ("await_phone_home", "waiting")]
+    assert steps(operation)[3:] == [("await_phone_home", "waiting")]
+    device.refresh_from_db()
+    assert (device.current_step, device.provisioning_percentage) == (
+        "Booting the operating system",
+        75,
+    )
     with bmc_of(device.machine) as bmc:
-        assert bmc.boot_device().device == BootDevice.DISK
-    runner.advance_waiting(operation, "await_phone_home")
-    runner.run(operation.pk)
+        assert bmc.boot_device() == BootOverride(BootDevice.DISK, persistent=True)
+    assert runner.advance_waiting(operation, "await_phone_home")
+    device.refresh_from_db()
+    assert device.state == "active"
     device.refresh_from_db()
     operation.refresh_from_db()
     assert (device.state, device.provisioning_percentage, operation.state) == (
@@ -232,12 +238,58 @@ def test_a_machine_faster_than_the_worker_still_counts(deployed):
         ("set_boot_pxe", "done"),
         ("power_cycle", "done"),
         ("await_agent", "done"),
-        ("set_boot_disk", "done"),
         ("await_phone_home", "waiting"),
     ]
 
 
-def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(deployed, settings):
+@pytest.fixture
+def rung(monkeypatch):
+    """Operation ids whose doorbell rang (tasks.ring, after commit)."""
+    calls = []
+    monkeypatch.setattr(runner.tasks, "ring", lambda pk, *args, **kwargs: calls.append(pk))
+    return calls
+
+
+def test_a_wait_after_a_wait_starts_without_a_worker_pass(
+    deployed, alice, rung, django_capture_on_commit_callbacks
+):
+    device, _ = deployed
+    operation = device.operations.get()
+    runner.run(operation.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert runner.advance_waiting(operation, "await_agent")
+    assert rung == []
+    assert steps(operation)[-1] == ("await_phone_home", "waiting")
+
+    # A step to act on next (deprovisioning: power off after the wipe) is the runner's.
+    assert runner.advance_waiting(operation, "await_phone_home")
+    device.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        deprovision = services.delete_device(device=device, acting_user=alice)
+    runner.run(deprovision.pk)
+    rung.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert runner.advance_waiting(deprovision, "await_agent")
+    assert rung == [deprovision.pk]
+
+
+def test_a_wait_whose_steps_before_are_still_running_is_left_to_the_runner(
+    deployed, rung, django_capture_on_commit_callbacks
+):
+    """The installer finished before the worker marked its power cycle done."""
+    device, _ = deployed
+    operation = device.operations.get()
+    operation.steps.filter(name="set_boot_pxe").update(state="done")
+    operation.steps.filter(name="power_cycle").update(state="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert runner.advance_waiting(operation, "await_agent")
+    assert rung == [operation.pk]
+    assert steps(operation)[2:] == [("await_agent", "done"), ("await_phone_home", "pending")]
+
+
+def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(
+    deployed, settings, alice, django_capture_on_commit_callbacks
+):
     from inventory import bmc_access
 
     device, _ = deployed
@@ -246,7 +298,11 @@ def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(dep
     runner.run(operation.pk)
     [(first, _, _)] = pool.drivers.values()
     assert runner.advance_waiting(operation, "await_agent")
-    runner.run(operation.pk)  # set_boot_disk: no new login
+    assert runner.advance_waiting(operation, "await_phone_home")
+    device.refresh_from_db()
+    with django_capture_on_commit_callbacks():
+        power_off = services.perform_action(device=device, acting_user=alice, action="power_off")
+    runner.run(power_off.pk)  # the next operation's pass: no new login
     [(again, _, _)] = pool.drivers.values()
     assert again is first
 
