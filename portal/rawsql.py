@@ -127,31 +127,36 @@ def at(moment: datetime | None):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
+# Past this many rows, bulk_create's per-row cost is the lower one (PostgreSQL: it sends a
+# column of values as one array where a VALUES list binds each value on its own).
+FEW_ROWS = 50
+
+
 def insert(objects: Sequence[Model]) -> None:
     """INSERT instances of one model with the values the ORM would write (each field's
-    pre_save and get_db_prep_save) and give them their new primary keys: bulk_create without
-    its per-statement cost, for the few rows a hot request writes (or many, in batches)."""
+    pre_save and get_db_prep_save) and give them their new primary keys: for the few rows a
+    hot request writes, bulk_create without its per-statement cost (many rows: bulk_create)."""
     if not objects:
+        return
+    if len(objects) > FEW_ROWS:
+        type(objects[0])._default_manager.bulk_create(objects)
         return
     meta = type(objects[0])._meta
     fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
     columns = ", ".join(f'"{field.column}"' for field in fields)
     row = f"({', '.join(['%s'] * len(fields))})"
-    size = connection.ops.bulk_batch_size(fields, objects) or len(objects)
-    for start in range(0, len(objects), size):
-        chunk = objects[start : start + size]
-        values = [
-            field.get_db_prep_save(field.pre_save(obj, True), connection)
-            for obj in chunk
-            for field in fields
-        ]
-        with _cursor(prepare=False) as cursor:
-            cursor.execute(
-                f'INSERT INTO "{meta.db_table}" ({columns}) VALUES {", ".join([row] * len(chunk))}'
-                f' RETURNING "{meta.pk.column}"',
-                values,
-            )
-            keys = [found for (found,) in cursor.fetchall()]
-        for obj, key in zip(chunk, keys, strict=True):
-            setattr(obj, meta.pk.attname, key)
-            obj._state.adding, obj._state.db = False, connection.alias
+    values = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objects
+        for field in fields
+    ]
+    with _cursor(prepare=False) as cursor:
+        cursor.execute(
+            f'INSERT INTO "{meta.db_table}" ({columns}) VALUES {", ".join([row] * len(objects))}'
+            f' RETURNING "{meta.pk.column}"',
+            values,
+        )
+        keys = [found for (found,) in cursor.fetchall()]
+    for obj, key in zip(objects, keys, strict=True):
+        setattr(obj, meta.pk.attname, key)
+        obj._state.adding, obj._state.db = False, connection.alias
