@@ -222,7 +222,7 @@ def _open(operations: list[Operation]) -> None:
     """Write the steps of operations just created; ring each one's doorbell on commit."""
     sql.create_steps(operations)
     doorbells = [(operation.pk, operation.device.facility.code) for operation in operations]
-    transaction.on_commit(lambda: [tasks.ring(pk, facility) for pk, facility in doorbells])
+    transaction.on_commit(lambda: tasks.ring_all(doorbells))
 
 
 def start_operation(

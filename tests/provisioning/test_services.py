@@ -28,7 +28,9 @@ def test_create_allocates_machines_addresses_and_queues_provisioning(
     web, alice, site, django_capture_on_commit_callbacks, monkeypatch
 ):
     rung = []
-    monkeypatch.setattr(services.tasks, "ring", lambda *args, **kwargs: rung.append(args[0]))
+    monkeypatch.setattr(
+        services.tasks, "ring_all", lambda doorbells: rung.extend(pk for pk, _ in doorbells)
+    )
     with django_capture_on_commit_callbacks() as callbacks:
         devices = create(web, alice, site, quantity=2)
         assert rung == []  # only after commit

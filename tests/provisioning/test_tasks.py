@@ -1,0 +1,58 @@
+"""Doorbells: what reaches the broker when operations open, and what a batch message runs."""
+
+import pytest
+from django.db import connection
+
+from inventory.models import Machine
+from provisioning import services, tasks
+from provisioning.models import Step
+from tests.provisioning.factories import make_site, request_for
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """(task name, args, queue) of every message sent, in order (the broker is not needed)."""
+    sent = []
+    for task in (tasks.run_operation, tasks.run_operations):
+        monkeypatch.setattr(
+            task,
+            "apply_async",
+            lambda args, queue, task=task, **options: sent.append((task.name, args, queue)),
+        )
+    return sent
+
+
+def test_operations_opened_together_share_messages_per_site(published, monkeypatch):
+    monkeypatch.setattr(tasks, "RING_TOGETHER", 3)
+    tasks.ring_all([(n, "sv15") for n in range(1, 8)] + [(8, "am6"), (9, "am6")])
+    assert published == [
+        ("provisioning.tasks.run_operations", [[1, 2, 3]], "site.sv15"),
+        ("provisioning.tasks.run_operations", [[4, 5, 6]], "site.sv15"),
+        ("provisioning.tasks.run_operation", [7], "site.sv15"),
+        ("provisioning.tasks.run_operations", [[8, 9]], "site.am6"),
+    ]
+
+
+def test_a_batch_message_runs_each_operation_even_after_one_fails(
+    web, alice, django_capture_on_commit_callbacks, caplog
+):
+    site = make_site(machines=3)  # BMCs nobody answers at: each first step is retried later
+    with django_capture_on_commit_callbacks():
+        devices = services.create_devices(
+            project=web, acting_user=alice, request=request_for(*site, quantity=3)
+        )
+    first, broken, last = (device.operations.get() for device in devices)
+    # A BMC password no configured key opens: reading the operation fails before any step.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Machine._meta.db_table} SET bmc_password = %s WHERE id = %s",
+            ["sealed-with-a-lost-key", broken.machine_id],
+        )
+    tasks.run_operations([first.pk, broken.pk, last.pk])
+
+    assert f"operation {broken.pk} could not be advanced" in caplog.text
+    tried = {
+        step.operation_id: step.attempts
+        for step in Step.objects.filter(operation__in=[first, broken, last], index=0)
+    }
+    assert tried == {first.pk: 1, broken.pk: 0, last.pk: 1}
