@@ -3,7 +3,6 @@
 import pytest
 from django.db import connection
 
-from inventory.models import Machine
 from provisioning import services, tasks
 from provisioning.models import Step
 from tests.provisioning.factories import make_site, request_for
@@ -45,7 +44,7 @@ def test_a_batch_message_runs_each_operation_even_after_one_fails(
     # A BMC password no configured key opens: reading the operation fails before any step.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Machine._meta.db_table} SET bmc_password = %s WHERE id = %s",
+            "UPDATE inventory_machine SET bmc_password = %s WHERE id = %s",
             ["sealed-with-a-lost-key", broken.machine_id],
         )
     tasks.run_operations([first.pk, broken.pk, last.pk])
