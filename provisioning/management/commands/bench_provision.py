@@ -1,7 +1,8 @@
-"""`manage.py bench_provision [--servers 1000]`: provision N servers from one request on a
-zero-delay virtual rack and print devices/minute, portal CPU-ms per device and queries per
-device. A benchmark, not a test: run it on a scratch PostgreSQL database (`make
-bench-provision` creates one); it refuses a database that already has devices.
+"""`manage.py bench_provision [--servers 1000]`: provision N servers from one batch request
+(`POST /metal/v1/projects/{id}/devices/batch`, as a Metal client sends it) on a zero-delay
+virtual rack and print devices/minute, portal CPU-ms per device and queries per device. A
+benchmark, not a test: run it on a scratch PostgreSQL database (`make bench-provision` creates
+one); it refuses a database that already has devices.
 
 What runs: the virtual rack in this process (its CPU is not the portal's), the portal's web
 side under gunicorn and one Celery worker (prefork) as child processes, whose CPU time and
@@ -10,6 +11,8 @@ printed too, as it shares the same cores. Queries are counted by the portal's op
 IRONYARD_QUERY_COUNT_DIR instrumentation (portal.diagnostics).
 """
 
+import http.client
+import json
 import os
 import signal
 import subprocess
@@ -26,7 +29,6 @@ from inventory.models import IPBlock, Machine, MachineNic, Metro, OperatingSyste
 from portal import services as portal_services
 from portal.diagnostics import read_query_counts
 from portal.models import Project
-from provisioning import services
 from provisioning.bench.processes import (
     free_port,
     named_cpu_seconds,
@@ -61,6 +63,9 @@ class Command(BaseCommand):
         portal_url = f"http://127.0.0.1:{port}"
         counts = Path(tempfile.mkdtemp(prefix="ironyard-queries-"))
         plan, os_, metro, project, user = self._catalogue(servers)
+        _, token = portal_services.create_api_key(
+            acting_user=user, project=None, read_only=False, description="bench_provision"
+        )
         config = RackConfig(
             servers=servers, facilities=("sv15",), portal_url=portal_url, bmc_port=0, workers=32
         ).zero_delay()
@@ -111,10 +116,7 @@ class Command(BaseCommand):
                 database_before = named_cpu_seconds("postgres")
                 queries_before = read_query_counts(counts)
                 started = time.monotonic()
-                request = services.DeviceRequest(
-                    plan=plan, operating_system=os_, metros=[metro], quantity=servers
-                )
-                services.create_devices(project=project, acting_user=user, request=request)
+                self._batch(port, token, project, plan, os_, metro, servers)
                 created = time.monotonic() - started
                 self._wait(servers, started, timeout)
                 elapsed = time.monotonic() - started
@@ -131,7 +133,8 @@ class Command(BaseCommand):
         failed = Device.objects.filter(state="failed").count()
         self.stdout.write(
             f"servers                 {servers}\n"
-            f"create request          {created:.2f} s (allocation, addresses, queueing)\n"
+            f"batch request           {created:.2f} s (POST …/devices/batch: allocation, "
+            "addresses, queueing)\n"
             f"all active after        {elapsed:.1f} s  (target: under 60 s)\n"
             f"devices per minute      {servers / elapsed * 60:.0f}\n"
             f"portal CPU per device   {(web_cpu + worker_cpu) * 1000 / servers:.1f} ms "
@@ -139,10 +142,37 @@ class Command(BaseCommand):
             f"the rack, not counted: {rack_cpu * 1000 / servers:.1f})\n"
             f"database CPU per device {database_cpu * 1000 / servers:.1f} ms (this machine's "
             "PostgreSQL processes, all of them)\n"
-            f"queries per device      {queries / servers:.1f} (web + worker, excluding the "
-            f"create request)\n"
+            f"queries per device      {queries / servers:.1f} (web + worker, the batch request "
+            "included)\n"
             f"failed devices          {failed}"
         )
+
+    def _batch(self, port, token, project, plan, os_, metro, servers: int) -> None:
+        """The one request: POST /metal/v1/projects/{id}/devices/batch, as a client sends it."""
+        body = {
+            "batches": [
+                {
+                    "plan": plan.slug,
+                    "operating_system": os_.slug,
+                    "metro": metro.code,
+                    "quantity": servers,
+                }
+            ]
+        }
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            connection.request(
+                "POST",
+                f"/metal/v1/projects/{project.uuid}/devices/batch",
+                json.dumps(body),
+                {"X-Auth-Token": token, "Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            answer = response.read()
+        finally:
+            connection.close()
+        if response.status != 201:
+            raise CommandError(f"the batch request answered {response.status}: {answer[:500]!r}")
 
     def _catalogue(self, servers: int):
         demo.seed_catalogue()
