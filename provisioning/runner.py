@@ -165,15 +165,15 @@ def _backoff(attempt: int) -> float:
 def _progress(operation: Operation, step: Step) -> None:
     """Show the step on the device's progress bar; the first step of a provision also moves
     the device out of `queued` and the machine into `deploying`."""
+    begins = step.index == 0 and step.attempts == 1 and operation.kind == Operation.Kind.PROVISION
+    _show_step(operation, step.index, begins=begins)
+
+
+def _show_step(operation: Operation, index: int, *, begins: bool = False) -> None:
     workflow = WORKFLOWS[operation.kind]
-    sql.show_progress(
-        operation.device,
-        STEP_LABELS.get(step.name, step.name),
-        int(100 * step.index / len(workflow.steps)),
-        begins=step.index == 0
-        and step.attempts == 1
-        and operation.kind == Operation.Kind.PROVISION,
-    )
+    name = workflow.steps[index]
+    percentage = int(100 * index / len(workflow.steps))
+    sql.show_progress(operation.device, STEP_LABELS.get(name, name), percentage, begins=begins)
 
 
 def run(operation_id: int) -> None:
@@ -424,13 +424,7 @@ def _wait_next(operation: Operation, step_name: str, now) -> bool:
         return False
     if not _waits(operation) or not sql.start_waiting(operation, index, now):
         return False
-    name = workflow.steps[index]
-    sql.show_progress(
-        operation.device,
-        STEP_LABELS.get(name, name),
-        int(100 * index / len(workflow.steps)),
-        begins=False,
-    )
+    _show_step(operation, index)
     return True
 
 
