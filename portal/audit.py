@@ -131,26 +131,9 @@ def batch():
     save(events)
 
 
-def record(
-    event_type: str,
-    *,
-    actor,
-    text: str,
-    organization=None,
-    project=None,
-    user=None,
-    objects: Iterable = (),
-):
-    """Write one Event (see `event`), or add it to the open `batch`."""
-    made = event(
-        event_type,
-        actor=actor,
-        text=text,
-        organization=organization,
-        project=project,
-        user=user,
-        objects=objects,
-    )
+def record(event_type: str, **fields):
+    """Write one Event (`fields` as `event` takes them), or add it to the open `batch`."""
+    made = event(event_type, **fields)
     pending = _batch.get()
     if pending is None:
         save([made])

@@ -135,3 +135,21 @@ def test_events_record_actor_ip_and_objects(acme, alice):
         f"/metal/v1/projects/{project.uuid}",
         f"/metal/v1/organizations/{acme.uuid}",
     }
+
+
+def test_a_batch_of_events_is_written_together_in_order_or_not_at_all(
+    web, alice, django_assert_num_queries
+):
+    from portal import audit
+
+    with django_assert_num_queries(2), audit.batch():
+        for n in range(3):
+            audit.record(f"test.step{n}", actor=alice, text=f"{{actor}} did {n}", project=web)
+    written = list(Event.objects.filter(type__startswith="test.step").order_by("pk"))
+    assert [e.interpolated for e in written] == [f"Alice did {n}" for n in range(3)]
+    assert all(e.relations.count() == 2 for e in written)  # the project and its organization
+
+    with pytest.raises(RuntimeError), audit.batch():
+        audit.record("test.lost", actor=alice, text="never written", project=web)
+        raise RuntimeError("the request failed")
+    assert not Event.objects.filter(type="test.lost").exists()
