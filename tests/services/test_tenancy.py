@@ -149,7 +149,11 @@ def test_a_batch_of_events_is_written_together_in_order_or_not_at_all(
     assert [e.interpolated for e in written] == [f"Alice did {n}" for n in range(3)]
     assert all(e.relations.count() == 2 for e in written)  # the project and its organization
 
-    with pytest.raises(RuntimeError), audit.batch():
-        audit.record("test.lost", actor=alice, text="never written", project=web)
-        raise RuntimeError("the request failed")
+    def failing_request():
+        with audit.batch():
+            audit.record("test.lost", actor=alice, text="never written", project=web)
+            raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        failing_request()
     assert not Event.objects.filter(type="test.lost").exists()
