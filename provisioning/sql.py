@@ -133,7 +133,9 @@ def claim(step: Step, generation: int, outcome: dict, now, acted: tuple[Step, in
             sets.append("finished_at = %(now)s")
         return execute(f"UPDATE {STEP} SET {', '.join(sets)} WHERE {_CLAIMABLE}", params)
     done, held = acted
-    params.update(done=done.pk, held=held, step_running=Step.State.RUNNING, finished="done")
+    params.update(
+        done=done.pk, held=held, step_running=Step.State.RUNNING, finished=Step.State.DONE
+    )
     this = "CASE WHEN id = %(step)s THEN"
     # Both arms of a CASE must have a type PostgreSQL can tell: a lease is written only by a
     # claim into `running`; otherwise both rows end with none.
