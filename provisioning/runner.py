@@ -567,11 +567,15 @@ def _settle(operation: Operation, *, succeeded: bool, reason: str = "") -> None:
 
 
 def _settle_batch(batch_id: int) -> None:
-    states = set(Device.objects.filter(batch_id=batch_id).values_list("state", flat=True))
-    if states & {Device.State.QUEUED, Device.State.PROVISIONING}:
+    # Asked as "is any still moving?" (one index probe), not by reading every device's state:
+    # each of a thousand devices settling had read all thousand.
+    devices = Device.objects.filter(batch_id=batch_id)
+    if devices.filter(state__in=[Device.State.QUEUED, Device.State.PROVISIONING]).exists():
         return
-    final = Batch.State.FAILED if Device.State.FAILED in states else Batch.State.COMPLETED
-    Batch.objects.filter(pk=batch_id).update(state=final)
+    failed = devices.filter(state=Device.State.FAILED).exists()
+    Batch.objects.filter(pk=batch_id).update(
+        state=Batch.State.FAILED if failed else Batch.State.COMPLETED
+    )
 
 
 def waiting_step(operation: Operation) -> Step | None:
