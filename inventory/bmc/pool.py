@@ -1,10 +1,11 @@
 """BMC drivers kept between uses, for a worker that talks to the same machines again and again.
 
-A provision is several passes (up to the installer, up to the first boot, the end), each of
-which would otherwise log in to the BMC afresh (service root, session, system lookup) for two
-commands. A pool keeps one driver per machine, reused only for the same endpoint (new
-credentials or a new address mean a new login), dropped after any BMC error (it may be half
-broken) and closed once idle, well inside the session timeouts BMCs enforce.
+A machine's BMC is called on by one operation after another (a provision, power actions, a
+reinstall, a deprovision, retries), each of which would otherwise log in to the BMC afresh
+(service root, session, system lookup) for a command or two. A pool keeps one driver per
+machine, reused only for the same endpoint (new credentials or a new address mean a new
+login), dropped after any BMC error (it may be half broken) and closed once idle, well inside
+the session timeouts BMCs enforce.
 
 Redfish drivers whose endpoints differ only in the system share one `RedfishService`: one login
 to a chassis manager or an emulator that serves many systems at one address. A service is
