@@ -92,12 +92,15 @@ def steps(operation: Operation) -> list[Step]:
     return found
 
 
-# A step's compare-and-set: its own row still as we read it, and its operation still running
-# (a condition on the step's own row: PostgreSQL re-checks it against a row another transaction
-# changed meanwhile, which an `id IN (subquery)` form would not).
+# The step's operation is still running, as a condition on the step's own row: PostgreSQL
+# re-checks it against a row another transaction changed meanwhile, which an `id IN (subquery)`
+# form would not. Every compare-and-set on a step says it.
+_OPERATION_RUNNING = f"""EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}.operation_id
+    AND o.state = %(operation_running)s)"""
+
+# A step's claim: its own row still as we read it, and its operation still running.
 _CLAIMABLE = f"""id = %(step)s AND generation = %(seen_generation)s AND state = %(seen_state)s
-    AND EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}.operation_id
-        AND o.state = %(running)s)"""
+    AND {_OPERATION_RUNNING}"""
 
 # The step acted on is still ours (generation and lease unchanged): only then is it done.
 _OURS = "id = %(done)s AND generation = %(held)s AND state = %(step_running)s"
@@ -112,7 +115,7 @@ def claim(step: Step, generation: int, outcome: dict, now, acted: tuple[Step, in
         "step": step.pk,
         "seen_generation": step.generation,
         "seen_state": step.state,
-        "running": RUNNING,
+        "operation_running": RUNNING,
         "generation": generation,
         "state": outcome["state"],
         "now": at(now),
@@ -192,8 +195,7 @@ def complete_waiting(operation: Operation, step_name: str, now, *, last: bool) -
                 AND s.state NOT IN (%(done)s, %(skipped)s, %(failed)s) ORDER BY s."index" LIMIT 1
             )
             AND state IN (%(pending)s, %(running)s, %(waiting)s)
-            AND EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}.operation_id
-                AND o.state = %(operation_running)s)
+            AND {_OPERATION_RUNNING}
             AND NOT EXISTS (SELECT 1 FROM {STEP} e WHERE e.operation_id = %(operation)s
                 AND e."index" < {STEP}."index" AND e.name IN ({_WAITING_NAMES})
                 AND e.state <> %(done)s)
@@ -223,8 +225,7 @@ def start_waiting(operation: Operation, index: int, now) -> int:
             attempts = attempts + 1, started_at = %(now)s, not_before = NULL,
             lease_expires_at = NULL, error = ''
         WHERE operation_id = %(operation)s AND "index" = %(index)s AND state = %(pending)s
-            AND EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}.operation_id
-                AND o.state = %(operation_running)s)
+            AND {_OPERATION_RUNNING}
             AND NOT EXISTS (SELECT 1 FROM {STEP} e WHERE e.operation_id = %(operation)s
                 AND e."index" < %(index)s AND e.state NOT IN (%(done)s, %(skipped)s))""",
         {
