@@ -431,8 +431,7 @@ def device_for_metadata(pk: int) -> Device | None:
         return None
     found, plan, metro, facility, os_, project, machine = rows[0]
     found.plan, found.metro, found.facility, found.operating_system = plan, metro, facility, os_
-    found.project = project
-    found.machine = machine if found.machine_id is not None else None
+    found.project, found.machine = project, machine  # None from the LEFT JOIN: no machine
     return found
 
 
