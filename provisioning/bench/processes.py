@@ -16,9 +16,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _stat(path: Path) -> tuple[str, list[str]]:
+    """A /proc/<pid>/stat file: the process's name (comm) and the fields after it, from state
+    on (utime, stime, cutime, cstime are fields 11 to 14, in clock ticks)."""
+    text = path.read_text()
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 1 :].split()
+
+
+def _seconds(ticks: list[str]) -> float:
+    return sum(int(tick) for tick in ticks) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and all its live descendants (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total, stack, seen = 0.0, [pid], set()
     while stack:
         current = stack.pop()
@@ -26,11 +36,11 @@ def tree_cpu_seconds(pid: int) -> float:
             continue
         seen.add(current)
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            _, fields = _stat(Path(f"/proc/{current}/stat"))
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        total += _seconds(fields[11:13])  # utime, stime
         stack.extend(int(c) for c in children)
     return total
 
@@ -39,17 +49,14 @@ def named_cpu_seconds(name: str) -> float:
     """User + system CPU of every live process called `name` (its /proc comm) and of the
     children they reaped, such as the PostgreSQL server's backends (the postmaster reaps those
     that end) when the database runs on this machine; 0 when none does."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for path in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat.read_text()
+            comm, fields = _stat(path)
         except OSError:
             continue
-        comm, rest = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1]
         if comm == name:
-            fields = rest.split()
-            total += sum(int(f) for f in fields[11:15]) / ticks  # utime, stime, cutime, cstime
+            total += _seconds(fields[11:15])  # utime, stime, cutime, cstime
     return total
 
 
