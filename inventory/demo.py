@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from .models import Facility, IPBlock, Metro, OperatingSystem, Plan
+from . import services
+from .models import Facility, IPBlock, Machine, Metro, OperatingSystem, Plan, ProvisioningNetwork
 
 METROS = [
     ("sv", "Silicon Valley", "US", "sv15", "SV15 San Jose"),
@@ -80,12 +81,18 @@ IP_BLOCKS = [  # documentation ranges (RFC 5737 / RFC 3849) and RFC 1918 space
     ("public_ipv6", "2001:db8:30::/48", "am"),
 ]
 
+# Each facility's provisioning network. The virtual rack's servers boot from the addresses
+# Ironyard gives them here, so the demo's are loopback ranges; a real facility's would be its
+# provisioning VLAN (say 10.250.0.0/22), which DHCP (`manage.py dhcp_config`) serves.
+PROVISIONING_NETWORKS = {"sv15": "127.11.0.0/16", "ny5": "127.12.0.0/16", "am6": "127.13.0.0/16"}
+
 IMAGE_BASE = "http://images.ironyard.internal"
 
 
 @transaction.atomic
 def seed_catalogue() -> None:
-    """Create or refresh the demo metros, facilities, plans, operating systems and IP blocks."""
+    """Create or refresh the demo metros, facilities (with their provisioning networks), plans,
+    operating systems and IP blocks."""
     metros = {}
     for code, name, country, fac_code, fac_name in METROS:
         metro, _ = Metro.objects.update_or_create(
@@ -147,6 +154,15 @@ def seed_catalogue() -> None:
         defaults={"name": "Custom iPXE", "distro": "custom_ipxe", "custom_ipxe": True},
     )
     custom.provisionable_on.set(plans)
+    for facility in Facility.objects.filter(code__in=PROVISIONING_NETWORKS):
+        ProvisioningNetwork.objects.update_or_create(
+            network=PROVISIONING_NETWORKS[facility.code],
+            defaults={"facility": facility, "description": "the virtual rack's (loopback)"},
+        )
+        unaddressed = Machine.objects.filter(facility=facility, provisioning_address__isnull=True)
+        services.assign_provisioning_addresses(
+            facility, list(unaddressed.exclude(state=Machine.State.RETIRED).order_by("name"))
+        )
     for kind, network, metro in IP_BLOCKS:
         IPBlock.objects.update_or_create(
             network=network,

@@ -18,6 +18,7 @@ from portal.errors import ServiceError
 from portal.models import User
 from portal.permissions import require
 
+from . import services
 from .bmc import (
     BmcAuthError,
     BmcEndpoint,
@@ -148,6 +149,11 @@ def enroll(request: EnrollmentRequest, *, acting_user: User) -> EnrollmentResult
     if facility is None:
         result.error = f"Unknown facility '{request.facility}'."
         return result
+    try:
+        services.require_provisioning_network(facility)
+    except ServiceError as exc:
+        result.error = str(exc)
+        return result
     plan = None
     if request.plan:
         plan = Plan.objects.filter(slug=request.plan).first()
@@ -227,10 +233,12 @@ def _create_machine(request, found: Inventory, facility, plan, rack, acting_user
         MachineNic(machine=machine, name=nic.id or f"nic{i}", mac_address=nic.mac.lower())
         for i, nic in enumerate(nics)
     )
+    services.assign_provisioning_addresses(facility, [machine])
     audit.record(
         "machine.enrolled",
         actor=acting_user,
-        text=f"{{actor}} enrolled {machine.name} ({plan.slug}) in {facility.code}",
+        text=f"{{actor}} enrolled {machine.name} ({plan.slug}) in {facility.code}, "
+        f"provisioning address {machine.provisioning_address}",
         user=acting_user,
         objects=[machine],
     )

@@ -13,7 +13,7 @@ from portal.errors import ServiceError
 from portal.forms import BootstrapMixin
 
 from . import enrollment
-from .models import Facility, IPBlock, Machine, Metro, OperatingSystem, Plan
+from .models import Facility, IPBlock, Machine, Metro, OperatingSystem, Plan, ProvisioningNetwork
 
 DEPLOYMENT_TYPES = [("on_demand", "On demand"), ("spot_market", "Spot market")]
 ADDRESS_KEYS = [
@@ -247,6 +247,15 @@ class IPBlockForm(CatalogueForm):
         model = IPBlock
         fields = ["kind", "network", "metro", "facility", "description"]
         labels = {"network": "Network (CIDR)"}
+
+
+class ProvisioningNetworkForm(CatalogueForm):
+    """A facility's provisioning network: its machines' boot addresses come from it."""
+
+    class Meta:
+        model = ProvisioningNetwork
+        fields = ["facility", "network", "gateway", "description"]
+        labels = {"network": "Network (IPv4 CIDR)"}
 
 
 class MachineFilterForm(BootstrapMixin, forms.Form):

@@ -43,6 +43,17 @@ def first_free(block: Network, prefix_length: int, taken: Iterable[Network]) -> 
     return next(free_subnets(block, prefix_length, taken), None)
 
 
+def free_hosts(
+    network: ipaddress.IPv4Network, taken: Iterable[ipaddress.IPv4Address]
+) -> Iterator[ipaddress.IPv4Address]:
+    """Yield, lowest first, the host addresses of `network` (not its network or broadcast
+    address) that are not taken."""
+    edges = [network.network_address, network.broadcast_address]
+    used = [ipaddress.ip_network(address) for address in [*edges, *taken]]
+    for subnet in free_subnets(network, network.max_prefixlen, used):
+        yield subnet.network_address
+
+
 def parse_network(text: str) -> Network:
     """A strict CIDR (host bits clear), with a clear error."""
     try:

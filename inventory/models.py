@@ -204,9 +204,19 @@ class Machine(UUIDModel):
         max_length=8, choices=PowerState.choices, default=PowerState.UNKNOWN
     )
     power_checked_at = models.DateTimeField(null=True, blank=True)
-    # The address its in-band traffic came from at its last network boot: how the metadata
-    # service recognises the machine before its own IPs are configured.
-    inband_address = models.GenericIPAddressField(null=True, blank=True, unique=True)
+    # Its boot identity: the address Ironyard gave it on its facility's provisioning network at
+    # enrollment, which DHCP hands to its MACs and nothing else. The boot path knows the
+    # machine by this address alone; no request ever changes it.
+    provisioning_network = models.ForeignKey(
+        "ProvisioningNetwork",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="machines",
+    )
+    provisioning_address = models.GenericIPAddressField(
+        protocol="IPv4", null=True, blank=True, unique=True
+    )
 
     class Meta:
         ordering = ["name"]
@@ -235,6 +245,13 @@ class Machine(UUIDModel):
                 ),
                 name="machine_state_valid",
             ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    provisioning_network__isnull=True, provisioning_address__isnull=True
+                )
+                | models.Q(provisioning_network__isnull=False, provisioning_address__isnull=False),
+                name="machine_provisioning_address_in_network",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -253,6 +270,71 @@ class MachineNic(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine.name} {self.name} {self.mac_address}"
+
+
+class ProvisioningNetwork(UUIDModel):
+    """The network a facility's machines boot on (DHCP, PXE, the installer). Each machine
+    enrolled in the facility gets one address in it, and the DHCP configuration Ironyard
+    generates serves exactly those reservations (`manage.py dhcp_config`)."""
+
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="provisioning_networks"
+    )
+    network = models.CharField(
+        max_length=64, unique=True, help_text="IPv4 CIDR, e.g. 10.250.0.0/22"
+    )
+    gateway = models.GenericIPAddressField(
+        protocol="IPv4",
+        null=True,
+        blank=True,
+        help_text="The router DHCP hands out; never given to a machine.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["facility_id", "network"]
+
+    def __str__(self) -> str:
+        return self.network
+
+    @property
+    def ip_network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.network)
+
+    def clean(self) -> None:
+        try:
+            net = ipaddress.ip_network(self.network, strict=True)
+        except ValueError as exc:
+            raise ValidationError({"network": str(exc)}) from exc
+        if net.version != 4 or net.prefixlen > 30:
+            raise ValidationError(
+                {"network": "A provisioning network is IPv4 (DHCP and PXE), /30 or larger."}
+            )
+        self.network = str(net)
+        if self.gateway and ipaddress.ip_address(self.gateway) not in net:
+            raise ValidationError({"gateway": f"The gateway must be inside {net}."})
+        others = ProvisioningNetwork.objects.exclude(pk=self.pk).select_related("facility")
+        clash = next((o for o in others if o.ip_network.overlaps(net)), None)
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "network": f"Overlaps {clash} (facility {clash.facility.code}): a boot "
+                    "address must name one machine."
+                }
+            )
+        if self.pk is not None:
+            stored = ProvisioningNetwork.objects.get(pk=self.pk)
+            moved = stored.network != self.network or stored.facility_id != self.facility_id
+            if moved and stored.machines.exists():
+                raise ValidationError(
+                    "Machines have addresses in this network: its network and facility can no "
+                    "longer change."
+                )
+            gateway_taken = self.gateway and stored.machines.filter(
+                provisioning_address=self.gateway
+            )
+            if gateway_taken and gateway_taken.exists():
+                raise ValidationError({"gateway": "A machine has this address."})
 
 
 class IPBlock(UUIDModel):

@@ -1,6 +1,7 @@
 """Inventory writes and derived facts: IP reservations (never handing out an address twice)
 and capacity per metro and plan."""
 
+import ipaddress
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -15,7 +16,15 @@ from portal.models import Project, User
 from portal.permissions import can_manage_project, require
 
 from . import ipam, signals
-from .models import Facility, IPBlock, IPReservation, Machine, Metro, Plan
+from .models import (
+    Facility,
+    IPBlock,
+    IPReservation,
+    Machine,
+    Metro,
+    Plan,
+    ProvisioningNetwork,
+)
 
 # Sizes a project may reserve, per kind (Metal offered /31–/29 IPv4 publics, /56 IPv6 blocks).
 RESERVABLE_PREFIXES = {
@@ -28,6 +37,59 @@ RESERVABLE_PREFIXES = {
 
 class InsufficientAddresses(ServiceError):
     """No block in the location has a free subnet of the size asked for."""
+
+
+class NoProvisioningAddress(ServiceError):
+    """The facility has no provisioning network, or no free address left in it."""
+
+
+def require_provisioning_network(facility: Facility) -> None:
+    """Raise NoProvisioningAddress unless machines can be enrolled in the facility."""
+    if not facility.provisioning_networks.exists():
+        raise NoProvisioningAddress(
+            f"Facility {facility.code} has no provisioning network, so its machines could not "
+            "boot: add one (Operator → Provisioning networks) first."
+        )
+
+
+def assign_provisioning_addresses(facility: Facility, machines: list[Machine]) -> None:
+    """Give each of the facility's `machines` that has none an address on one of its
+    provisioning networks (lowest free first), in the caller's transaction: a machine's boot
+    identity. The networks' rows are locked while their addresses are read, so concurrent
+    enrollments queue up instead of picking the same address; the unique column is the
+    backstop."""
+    waiting = [m for m in machines if m.provisioning_address is None]
+    if not waiting:
+        return
+    networks = list(
+        ProvisioningNetwork.objects.filter(facility=facility).order_by("pk").select_for_update()
+    )
+    if not networks:
+        require_provisioning_network(facility)
+    taken = {
+        ipaddress.IPv4Address(address)
+        for address in Machine.objects.filter(provisioning_network__in=networks).values_list(
+            "provisioning_address", flat=True
+        )
+    }
+    pending = iter(waiting)
+    machine = next(pending)
+    for network in networks:
+        gateway = [ipaddress.IPv4Address(network.gateway)] if network.gateway else []
+        for address in ipam.free_hosts(network.ip_network, [*taken, *gateway]):
+            machine.provisioning_network, machine.provisioning_address = network, str(address)
+            machine = next(pending, None)
+            if machine is None:
+                Machine.objects.bulk_update(
+                    waiting, ["provisioning_network", "provisioning_address"]
+                )
+                return
+    for machine in waiting:
+        machine.provisioning_network = machine.provisioning_address = None
+    raise NoProvisioningAddress(
+        f"The provisioning networks of {facility.code} have no free address left for "
+        f"{len(waiting)} machine(s): add a network or enlarge one."
+    )
 
 
 def _quantity_to_prefix(kind: str, quantity: int) -> int:
@@ -276,6 +338,12 @@ def save_catalogue_item(*, instance, acting_user: User, m2m: dict | None = None)
     instance.save()
     for field, values in (m2m or {}).items():
         getattr(instance, field).set(values)
+    if isinstance(instance, ProvisioningNetwork):
+        # Machines enrolled before their facility had a network get their boot identity now.
+        unaddressed = Machine.objects.filter(
+            facility=instance.facility, provisioning_address__isnull=True
+        ).exclude(state=Machine.State.RETIRED)
+        assign_provisioning_addresses(instance.facility, list(unaddressed.order_by("name")))
     if priced and old_price != instance.hourly_price:
         signals.price_changed.send(sender=type(instance), instance=instance, at=timezone.now())
     kind = instance._meta.verbose_name
@@ -330,8 +398,10 @@ def retire_machines(*, machines: Iterable[Machine], acting_user: User) -> dict[s
     results = {}
     idle = [Machine.State.AVAILABLE, Machine.State.MAINTENANCE, Machine.State.ENROLLING]
     for machine in machines:
+        # A retired machine leaves the inventory's boot network: DHCP no longer serves it and
+        # its address can go to another machine.
         if Machine.objects.filter(pk=machine.pk, state__in=idle).update(
-            state=Machine.State.RETIRED
+            state=Machine.State.RETIRED, provisioning_network=None, provisioning_address=None
         ):
             results[machine.name] = "retired"
             audit.record(

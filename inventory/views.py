@@ -25,7 +25,16 @@ from portal.views import submit
 
 from . import bmc_access, enrollment, forms, services
 from .bmc import BmcError
-from .models import Facility, IPBlock, Machine, MachineNic, Metro, OperatingSystem, Plan
+from .models import (
+    Facility,
+    IPBlock,
+    Machine,
+    MachineNic,
+    Metro,
+    OperatingSystem,
+    Plan,
+    ProvisioningNetwork,
+)
 
 MACHINES_PER_PAGE = 50
 HISTORY_LENGTH = 50
@@ -132,6 +141,21 @@ KINDS: dict[str, Kind] = {
             ("Facility", lambda b: b.facility.code if b.facility else "—"),
             ("Reservations", lambda b: b.reservation_count),
             ("Description", lambda b: b.description or "—"),
+        ),
+    ),
+    "provisioning-networks": Kind(
+        "Provisioning networks",
+        "provisioning network",
+        forms.ProvisioningNetworkForm,
+        lambda: ProvisioningNetwork.objects.select_related("facility").annotate(
+            machine_count=Count("machines")
+        ),
+        (
+            ("Network", lambda n: n.network),
+            ("Facility", lambda n: n.facility.code),
+            ("Gateway", lambda n: n.gateway or "—"),
+            ("Machines", lambda n: n.machine_count),
+            ("Description", lambda n: n.description or "—"),
         ),
     ),
 }
@@ -293,7 +317,8 @@ def machine_actions(request: HtmxHttpRequest):
 
 def _machine(machine_id) -> Machine:
     return get_object_or_404(
-        Machine.objects.select_related("facility__metro", "plan", "rack"), uuid=machine_id
+        Machine.objects.select_related("facility__metro", "plan", "rack", "provisioning_network"),
+        uuid=machine_id,
     )
 
 

@@ -235,8 +235,13 @@ OPERATION_DEADLINE_SECONDS = int(os.environ.get("OPERATION_DEADLINE_SECONDS", "2
 # Boot path (iPXE, installer agent, metadata service). Servers may reach the portal under
 # another name than browsers do, so the URLs handed to them come from BOOT_BASE_URL if set.
 BOOT_BASE_URL = os.environ.get("BOOT_BASE_URL", "").rstrip("/")
-# CIDRs the boot path (iPXE, agent, metadata) answers; empty answers every address (the demo).
+# CIDRs the boot path (iPXE, agent, metadata) answers; empty answers every address, which only
+# the demo may do (`check --deploy` refuses it). Inside them a caller is still known only by an
+# address Ironyard assigned it.
 BOOT_ALLOWED_NETWORKS = env_list("BOOT_ALLOWED_NETWORKS", "")
+# The installer agent's calls are its heartbeat: silent this long (from its boot or its last
+# call), its machine is power-cycled into the installer once more, then the operation fails.
+AGENT_SILENCE_SECONDS = int(os.environ.get("AGENT_SILENCE_SECONDS", "300"))
 # The OS-independent kernel and initrd booted for rescue (and deprovision when the OS has none).
 RESCUE_KERNEL_URL = os.environ.get(
     "RESCUE_KERNEL_URL", "http://images.ironyard.invalid/rescue/vmlinuz"

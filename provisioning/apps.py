@@ -18,6 +18,7 @@ class ProvisioningConfig(AppConfig):
         from inventory.signals import price_changed
 
         from . import usage, views
+        from .boot import checks  # noqa: F401 - registers the boot path's system checks
 
         price_changed.connect(usage.reprice, dispatch_uid="provisioning.usage.reprice")
 

@@ -220,6 +220,11 @@ class Operation(UUIDModel):
     params = models.JSONField(default=dict, blank=True)
     # The installer agent's bearer token for this operation, stored as a digest.
     agent_token_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    # The address the token was handed to (the machine's): the only one it works from.
+    agent_address = models.GenericIPAddressField(null=True, blank=True)
+    # The installer's last sign of life (its network boot, then each of its calls): the
+    # reconciler restarts or fails an installer silent for AGENT_SILENCE_SECONDS.
+    agent_seen_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -2,6 +2,8 @@
 
 - a step whose lease expired (its worker died) goes back to pending, fenced by generation;
 - a pending step nobody is running gets its doorbell rung again (lost or unsent message);
+- an installer silent for AGENT_SILENCE_SECONDS (its calls are its heartbeat) is booted once
+  more through the BMC, and if it stays silent its operation fails;
 - an operation past its deadline fails (a machine that never booted or never phoned home is a
   hardware fault: the device is retried elsewhere);
 - a device in a moving state with no open operation is settled as failed (orphaned);
@@ -82,10 +84,33 @@ def fail_overdue(now) -> int:
         runner.fail(
             operation,
             f"Timed out waiting for {what}.",
-            machine_fault=operation.kind
-            in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL, Operation.Kind.DEPROVISION),
+            machine_fault=operation.kind in runner.MACHINE_FAULT_KINDS,
         )
     return len(overdue)
+
+
+def restart_silent_installers(now) -> int:
+    """Installers that have not called for AGENT_SILENCE_SECONDS since their wait began and
+    since their last sign of life (network boot or call): booted once more, then failed."""
+    quiet_since = now - timedelta(seconds=settings.AGENT_SILENCE_SECONDS)
+    silent = list(
+        Step.objects.filter(
+            name="await_agent",
+            state=Step.State.WAITING,
+            operation__state=Operation.State.RUNNING,
+            started_at__lt=quiet_since,
+        )
+        .filter(
+            Q(operation__agent_seen_at__isnull=True) | Q(operation__agent_seen_at__lt=quiet_since)
+        )
+        .select_related("operation__device__facility", "operation__device__project__organization")
+        .select_related("operation__machine")
+    )
+    for step in silent:
+        operation = step.operation
+        last_sign = max(filter(None, [step.started_at, operation.agent_seen_at]))
+        runner.installer_silent(operation, step, (now - last_sign).total_seconds())
+    return len(silent)
 
 
 def settle_orphans(now) -> int:
@@ -166,6 +191,7 @@ def reconcile() -> dict[str, int]:
     return {
         "expired_leases": expire_leases(now),
         "rang_stalled": ring_stalled(now),
+        "restarted_installers": restart_silent_installers(now),
         "failed_overdue": fail_overdue(now),
         "settled_orphans": settle_orphans(now),
         "power_checks": queue_power_checks(now),

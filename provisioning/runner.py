@@ -471,7 +471,12 @@ def fail(operation: Operation, reason: str, *, machine_fault: bool = False) -> N
     """End an operation as failed. A machine fault during provisioning parks the machine in
     maintenance and retries the device on another machine of the plan (bounded)."""
     if not Operation.objects.filter(pk=operation.pk, state=Operation.State.RUNNING).update(
-        state=Operation.State.FAILED, finished_at=timezone.now(), error=reason[:2000]
+        state=Operation.State.FAILED,
+        finished_at=timezone.now(),
+        error=reason[:2000],
+        # Its installer's token dies with it.
+        agent_token_digest="",
+        agent_address=None,
     ):
         return
     machine = operation.machine
@@ -493,6 +498,53 @@ def fail(operation: Operation, reason: str, *, machine_fault: bool = False) -> N
     ):
         return
     _settle(operation, succeeded=False, reason=reason)
+
+
+# Kinds whose failure to get through the installer is the machine's fault (it would not boot,
+# or its installer died): its machine goes to maintenance (a provision retries elsewhere).
+MACHINE_FAULT_KINDS = (
+    Operation.Kind.PROVISION,
+    Operation.Kind.REINSTALL,
+    Operation.Kind.DEPROVISION,
+)
+
+
+@transaction.atomic(savepoint=False)
+def installer_silent(operation: Operation, step: Step, silent_for: float) -> None:
+    """The installer of `operation` (waiting in `step`, its await_agent) has not called for
+    `silent_for` seconds. The first time, the machine is booted into it once more (the BMC
+    steps before the wait run again and a new boot gets a new token); the second time, the
+    operation fails."""
+    seconds = int(silent_for)
+    if step.attempts >= 2:
+        fail(
+            operation,
+            f"The installer stopped answering ({seconds} s without a call), also after a restart.",
+            machine_fault=operation.kind in MACHINE_FAULT_KINDS,
+        )
+        return
+    # Only if nothing moved the wait on meanwhile (the agent's own done, another reconciler).
+    if not Step.objects.filter(
+        pk=step.pk, state=Step.State.WAITING, generation=step.generation
+    ).update(state=Step.State.PENDING, lease_expires_at=None, not_before=None):
+        return
+    Step.objects.filter(operation=operation, index__lt=step.index).update(
+        state=Step.State.PENDING, lease_expires_at=None, not_before=None, error=""
+    )
+    # The silent installer's token dies: a late call from it must not count.
+    Operation.objects.filter(pk=operation.pk).update(
+        agent_token_digest="", agent_address=None, agent_seen_at=None
+    )
+    device = operation.device
+    audit.record(
+        "provisioning.installer_restarted",
+        actor=None,
+        text=f"The installer on {device.hostname} stopped answering ({seconds} s without a "
+        "call); booting it once more",
+        project=device.project,
+        objects=[device],
+    )
+    _enqueue(operation)
 
 
 def _failover(operation: Operation, reason: str) -> bool:
@@ -526,7 +578,10 @@ def _failover(operation: Operation, reason: str) -> bool:
 def finish(operation: Operation, *, succeeded: bool) -> None:
     """All steps done: close the operation and settle the device and machine."""
     if not Operation.objects.filter(pk=operation.pk, state=Operation.State.RUNNING).update(
-        state=Operation.State.SUCCEEDED, finished_at=timezone.now()
+        state=Operation.State.SUCCEEDED,
+        finished_at=timezone.now(),
+        agent_token_digest="",
+        agent_address=None,
     ):
         return
     _settle(operation, succeeded=succeeded)

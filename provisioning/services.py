@@ -470,6 +470,8 @@ def delete_device(*, device: Device, acting_user: User, force: bool = False) -> 
             state=Operation.State.CANCELLED,
             finished_at=timezone.now(),
             error="Cancelled: the server is being deleted.",
+            agent_token_digest="",
+            agent_address=None,
         )
     operation = start_operation(
         device, Operation.Kind.DEPROVISION, acting_user=acting_user, params={"force": force}
@@ -559,10 +561,14 @@ def unassign_ip(*, assignment: IPAssignment, acting_user: User) -> None:
     assignment.delete()
 
 
-def issue_agent_token(operation: Operation) -> str:
-    """A fresh bearer token for the installer agent of this operation (stored as a digest)."""
+def issue_agent_token(operation: Operation, address: str) -> str:
+    """A fresh bearer token for the installer agent of this operation, usable only from
+    `address` (the machine's, which it is handed to), stored as a digest; the one before stops
+    working. Booting the installer is its first sign of life."""
     token = tokens.random_secret()
-    Operation.objects.filter(pk=operation.pk).update(agent_token_digest=tokens.digest(token))
+    Operation.objects.filter(pk=operation.pk).update(
+        agent_token_digest=tokens.digest(token), agent_address=address, agent_seen_at=timezone.now()
+    )
     return token
 
 

@@ -342,46 +342,72 @@ def operation_for_boot(machine: Machine) -> Operation | None:
     return operation
 
 
-def nic_with_machine(mac: str) -> MachineNic | None:
-    """The NIC with this MAC address, with its machine."""
+def _supernets(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
+    """Every network that could contain the address, as IP assignments store them (canonical
+    CIDR strings): the address is inside an assignment iff its network is one of these."""
+    return [
+        str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
+        for length in range(ip.max_prefixlen, -1, -1)
+    ]
+
+
+def _ip(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address) if address else None
+    except ValueError:
+        return None
+
+
+def machine_at(address: str | None) -> Machine | None:
+    """The machine Ironyard gave this address: its provisioning address, else an address IPAM
+    gave its live device. Nothing else identifies a caller of the boot path."""
+    ip = _ip(address)
+    if ip is None:
+        return None
     rows = select(
-        f"""SELECT {_nic.sql}, {_machine.sql} FROM {NIC} n
-        JOIN {MACHINE} m ON m.id = n.machine_id WHERE n.mac_address = %s""",
-        [mac],
-        _nic,
+        f"SELECT {_machine.sql} FROM {MACHINE} m WHERE m.provisioning_address = %s",
+        [str(ip)],
         _machine,
     )
     if not rows:
-        return None
-    nic, machine = rows[0]
-    nic.machine = machine
-    return nic
+        supernets = _supernets(ip)
+        rows = select(
+            f"""SELECT {_machine.sql} FROM {DEVICE} d JOIN {ASSIGNMENT} a ON a.device_id = d.id
+            JOIN {MACHINE} m ON m.id = d.machine_id
+            WHERE a.network IN ({", ".join(["%s"] * len(supernets))}) AND d.state <> %s
+            ORDER BY a.id LIMIT 1""",
+            [*supernets, DELETED],
+            _machine,
+        )
+    return rows[0][0] if rows else None
+
+
+def has_nic(machine: Machine, mac: str) -> bool:
+    """Is `mac` one of the machine's NICs?"""
+    return bool(
+        select(
+            f"SELECT 1 FROM {NIC} n WHERE n.machine_id = %s AND n.mac_address = %s",
+            [machine.pk, mac],
+        )
+    )
 
 
 def _live_at(address: str | None, columns: str, *shapes: Columns) -> tuple | None:
     """The first row of `columns` of the live device (`d`) a source address belongs to,
-    narrowest lookup first: its machine's in-band (boot) address, then an address inside one
+    narrowest lookup first: its machine's provisioning address, then an address inside one
     of its IP assignments."""
-    if not address:
-        return None
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = _ip(address)
+    if ip is None:
         return None
     rows = select(
         f"""SELECT {columns} FROM {DEVICE} d JOIN {MACHINE} m ON m.id = d.machine_id
-        WHERE m.inband_address = %s AND d.state <> %s""",
+        WHERE m.provisioning_address = %s AND d.state <> %s""",
         [str(ip), DELETED],
         *shapes,
     )
     if rows:
         return rows[0]
-    # Assignments are stored as canonical CIDR strings, so every network that could contain
-    # the address is one of its supernets: an exact-match IN query.
-    supernets = [
-        str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
-        for length in range(ip.max_prefixlen, -1, -1)
-    ]
+    supernets = _supernets(ip)
     rows = select(
         f"""SELECT {columns} FROM {DEVICE} d JOIN {ASSIGNMENT} a ON a.device_id = d.id
         WHERE a.network IN ({", ".join(["%s"] * len(supernets))}) AND d.state <> %s

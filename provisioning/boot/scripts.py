@@ -46,10 +46,10 @@ def normalise_mac(raw: str) -> str | None:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
-def unknown_machine(mac: str | None) -> str:
-    """For a MAC we do not know: say so on the console, then boot from disk."""
-    name = mac or "with an unreadable MAC address"
-    return f"{HEADER}\necho Ironyard does not know machine {name}; booting from disk\nexit\n"
+def unknown_machine(address: str | None) -> str:
+    """For an address Ironyard gave no machine: say so on the console, then boot from disk
+    (iPXE runs nothing it got with an error status, so this is for people reading logs)."""
+    return f"{HEADER}\necho Ironyard gave no machine the address {address}\nexit\n"
 
 
 def _installer_urls(operation: Operation) -> tuple[str, str]:
@@ -59,9 +59,10 @@ def _installer_urls(operation: Operation) -> tuple[str, str]:
     return os_.kernel_url, os_.initrd_url
 
 
-def installer(operation: Operation) -> str:
-    """Boot the installer (or rescue) kernel with a fresh token; older tokens stop working."""
-    token = services.issue_agent_token(operation)
+def installer(operation: Operation, address: str) -> str:
+    """Boot the installer (or rescue) kernel with a fresh token for the machine at `address`;
+    older tokens stop working."""
+    token = services.issue_agent_token(operation, address)
     kernel, initrd = _installer_urls(operation)
     arguments = " ".join(
         [
@@ -91,8 +92,8 @@ def custom(device: Device) -> str | None:
     return None
 
 
-def script_for(machine: Machine) -> str:
-    """The iPXE script for a known machine that is network-booting now."""
+def script_for(machine: Machine, address: str) -> str:
+    """The iPXE script for a known machine network-booting now from `address` (its own)."""
     operation = sql.operation_for_boot(machine)
     if operation is not None and operation.kind in AGENT_KINDS and operation.installer_pending:
         device = operation.device
@@ -103,7 +104,7 @@ def script_for(machine: Machine) -> str:
             if script is not None:
                 advance_waiting(operation, "await_agent")
                 return script
-        return installer(operation)
+        return installer(operation, address)
     device = (
         Device.objects.live().select_related("operating_system").filter(machine=machine).first()
     )

@@ -1,8 +1,11 @@
 """Machine-facing endpoints: plain views, no sessions, no CSRF (machines have neither).
 
-Callers are identified by their source address (`audit.client_ip`, which honours
-X-Forwarded-For only from TRUSTED_PROXIES) and, on the agent API, by a bearer token bound to
-one running operation. Errors are `{"errors": [...]}` JSON, as on the Metal API.
+A caller is known only by its source address (`audit.client_ip`, which honours
+X-Forwarded-For only from TRUSTED_PROXIES), and only if Ironyard assigned it: a machine's
+provisioning address or an address IPAM gave its device. What a request says (a MAC, a token)
+is checked against that machine, never used to find one, and no request changes who an address
+belongs to. The agent API also wants a bearer token bound to one running operation and usable
+from its machine's address alone. Errors are `{"errors": [...]}` JSON, as on the Metal API.
 """
 
 import json
@@ -10,6 +13,7 @@ import logging
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -54,42 +58,46 @@ def _json(request: HttpRequest) -> dict:
 # iPXE
 
 
-def _record_inband(machine: Machine, address: str | None) -> None:
-    """Remember where the machine's in-band traffic comes from (one machine per address)."""
-    if not address or machine.inband_address == address:
-        return
-    Machine.objects.filter(inband_address=address).exclude(pk=machine.pk).update(
-        inband_address=None
+def _refuse(machine: Machine, address: str | None, what: str) -> JsonResponse:
+    """A request from a machine's address that does not fit the machine: refused, and kept on
+    the machine's history (someone on its address claims to be something else)."""
+    logger.warning("boot path: %s from %s (%s)", what, address, machine.name)
+    audit.record(
+        "machine.boot_identity_refused",
+        actor=None,
+        text=f"Refused a boot request from {address}, {machine.name}'s address: {what}",
+        objects=[machine],
     )
-    Machine.objects.filter(pk=machine.pk).update(inband_address=address)
-    machine.inband_address = address
+    return json_errors(403, f"Refused: {what}.")
 
 
 @require_GET
 def ipxe(request: HttpRequest) -> HttpResponse:
-    """GET /boot/ipxe?mac=…: the script for this machine; without a MAC, a chain back here
-    that carries the MAC, UUID and serial (what DHCP's boot file points at)."""
+    """GET /boot/ipxe[?mac=…]: the script for the machine at the caller's address; without a
+    MAC, a chain back here that carries the MAC (what DHCP's boot file points at), which must
+    then be one of that machine's."""
+    address = audit.client_ip(request)
+    machine = sql.machine_at(address)
+    if machine is None:
+        logger.warning(
+            "iPXE boot from %s, an address Ironyard gave no machine: mac=%r uuid=%r serial=%r",
+            address,
+            request.GET.get("mac", "")[:64],
+            request.GET.get("uuid", "")[:64],
+            request.GET.get("serial", "")[:64],
+        )
+        return _text(scripts.unknown_machine(address), status=404)
     raw_mac = request.GET.get("mac", "")
     if not raw_mac.strip():
         return _text(scripts.CHAIN_WITH_IDENTITY)
     mac = scripts.normalise_mac(raw_mac)
-    address = audit.client_ip(request)
-    nic = sql.nic_with_machine(mac) if mac else None
-    if nic is None:
-        logger.warning(
-            "iPXE boot from an unknown machine: mac=%r uuid=%r serial=%r address=%s",
-            raw_mac[:64],
-            request.GET.get("uuid", "")[:64],
-            request.GET.get("serial", "")[:64],
-            address,
-        )
-        return _text(scripts.unknown_machine(mac))
+    if mac is None or not sql.has_nic(machine, mac):
+        return _refuse(machine, address, f"MAC {raw_mac[:64]!r} is not one of its NICs")
     with transaction.atomic():
-        _record_inband(nic.machine, address)
-        script = scripts.script_for(nic.machine)
+        script = scripts.script_for(machine, address)
     logger.info(
         "iPXE boot of %s (mac %s) from %s: %s",
-        nic.machine.name,
+        machine.name,
         mac,
         address,
         script.splitlines()[1].split(" ", 1)[0] if "\n" in script else "script",
@@ -117,8 +125,16 @@ def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonRespon
             "This installer token is not valid (or was replaced by a newer boot).",
             **{"WWW-Authenticate": "Bearer"},
         )
+    # A token works only from the machine's address it was handed to.
+    address = audit.client_ip(request)
+    if address is None or address != operation.agent_address:
+        return None, _refuse(
+            operation.machine, address, "its installer token was presented from elsewhere"
+        )
     if operation.state != Operation.State.RUNNING:
         return None, json_errors(410, f"This operation is over ({operation.state}).")
+    # Every call is a heartbeat (see reconciler.restart_silent_installers).
+    Operation.objects.filter(pk=operation.pk).update(agent_seen_at=timezone.now())
     return operation, None
 
 

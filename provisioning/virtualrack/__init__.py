@@ -3,7 +3,8 @@
 Each server has a BMC (Redfish through the rack's one chassis-manager endpoint, or its own IPMI
 BMC) and an in-band side that, when powered on, really boots over the network against the
 portal: iPXE script, installer agent, first boot with metadata and phone-home, each request from
-the server's own 127.x.y.z address. See `inband` for the protocol and `config` for the knobs.
+the loopback address the portal reserved for it, which it takes from the rack's DHCP (`dhcp`)
+at every boot. See `inband` for the protocol and `config` for the knobs.
 """
 
 from provisioning.virtualrack.config import FAULT_KINDS, Fault, RackConfig, ServerSpec

@@ -58,7 +58,6 @@ class RackConfig:
 
     servers: int = 16
     facilities: tuple[str, ...] = ()  # empty: every facility of the demo layout
-    address_base: str = "127.1.0.0"  # server n (1-based) talks from address_base + n
     bmc_host: str = "127.0.0.1"  # the Redfish chassis manager's address
     bmc_port: int = 0  # 0: any free port
     ipmi_every: int = 0  # every Nth server gets an IPMI BMC instead of Redfish; 0: none
@@ -99,15 +98,13 @@ class RackConfig:
     def validate(self) -> None:
         """Raise ValueError on settings that cannot work."""
         require_loopback(self.bmc_host)
-        require_loopback(self.address_base)
         require_loopback(self.ipmi_address_base)
         if not 1 <= self.servers <= 0xFFFF:
             # MACs carry the index in two octets.
             raise ValueError("a rack has between 1 and 65535 servers")
-        for base in (self.address_base, self.ipmi_address_base):
-            last = ipaddress.ip_address(base) + self.servers
-            if not last.is_loopback:
-                raise ValueError(f"{self.servers} servers from {base} leave 127.0.0.0/8")
+        last = ipaddress.ip_address(self.ipmi_address_base) + self.servers
+        if not last.is_loopback:
+            raise ValueError(f"{self.servers} BMCs from {self.ipmi_address_base} leave 127.0.0.0/8")
         if self.ipmi_every < 0 or self.progress_updates < 1 or self.workers < 1:
             raise ValueError("ipmi_every >= 0, progress_updates >= 1 and workers >= 1")
         if self.report_interval < 0:
@@ -133,7 +130,6 @@ class ServerSpec:
     uuid: str
     serial: str
     macs: tuple[str, ...]
-    address: str  # in-band (loopback) address it talks from
     bmc_driver: str  # "redfish" or "ipmi"
     manufacturer: str
     model: str
@@ -178,7 +174,6 @@ def build_specs(
         layout = [(f, p) for f, p in layout if f in config.facilities]
         if not layout:
             raise ValueError(f"no demo servers in facilities {', '.join(config.facilities)}")
-    base = ipaddress.ip_address(config.address_base)
     specs = []
     for n in range(1, config.servers + 1):
         facility, plan = layout[(n - 1) % len(layout)]
@@ -193,7 +188,6 @@ def build_specs(
                 serial=f"VR{n:06d}",
                 # 52:54:00 is QEMU's prefix; the fourth octet keeps clear of the demo BMC's range.
                 macs=tuple(f"52:54:01:{n >> 8 & 0xFF:02x}:{n & 0xFF:02x}:{k:02x}" for k in (0, 1)),
-                address=str(base + n),
                 bmc_driver=driver,
                 manufacturer="Ironyard Lab",
                 model=plan["slug"].split(".")[0].upper(),

@@ -1,8 +1,9 @@
 """The in-band side of a simulated server: iPXE, the installer agent, and the OS's first boot.
 
-Every request leaves from the server's own loopback address (the portal identifies callers by
-source address). Each boot is a chain of short callbacks on the rack's scheduler: one HTTP
-request per callback, delays in between are timer entries, so a waiting server holds no thread.
+Every request leaves from the address the rack's DHCP gave the server at this boot (the
+portal's reservation for its MACs: the portal knows callers by the address it assigned). Each
+boot is a chain of short callbacks on the rack's scheduler: one HTTP request per callback,
+delays in between are timer entries, so a waiting server holds no thread.
 
 Protocol, as spoken to the portal:
 
@@ -229,9 +230,10 @@ class Inband:
         self.config = rack.config
 
     def boot(self, server: Server, generation: int, device: str) -> None:
-        """Firmware done: boot from device."""
+        """Firmware done: ask DHCP for an address, then boot from device."""
         if not server.alive(generation):
             return
+        server.update(generation, address=self.rack.lease(server))
         if device == "pxe":
             _Boot(self, server, generation).pxe()
         elif device == "disk":
@@ -253,13 +255,14 @@ class _Boot:
         self.generation = generation
         spec = server.spec
         mac = spec.macs[0]
+        self.address = server.address
         self.variables = {
             "mac": mac,
             "net0/mac": mac,
             "mac:hexhyp": mac.replace(":", "-"),
             "net0/mac:hexhyp": mac.replace(":", "-"),
-            "ip": spec.address,
-            "net0/ip": spec.address,
+            "ip": self.address or "",
+            "net0/ip": self.address or "",
             "uuid": spec.uuid,
             "serial": spec.serial,
             "manufacturer": spec.manufacturer,
@@ -294,7 +297,13 @@ class _Boot:
             headers["Authorization"] = f"Bearer {token}"
         if body is not None:
             headers["Accept"] = "application/json"
-        source = self.server.spec.address
+        source = self.address
+        if source is None:
+            # No DHCP offer: a server without an address reaches nobody.
+            self.server.record(
+                InbandRequest(time.monotonic(), method, url, "", None, body, "no address")
+            )
+            return None
         try:
             response = send(
                 method, url, source, body=body, headers=headers, timeout=self.config.http_timeout
@@ -351,7 +360,12 @@ class _Boot:
     # -- PXE and iPXE -------------------------------------------------------------------------
 
     def pxe(self) -> None:
-        """DHCP gave us the portal's iPXE endpoint: fetch this server's script."""
+        """DHCP gave us an address and the portal's iPXE endpoint: fetch this server's script.
+        Without an offer, PXE gives up and the firmware tries the disk."""
+        if self.address is None:
+            self.set(environment="no-dhcp-offer")
+            self.disk()
+            return
         self.set(environment="ipxe")
         query = urlencode({"mac": self.server.spec.macs[0]}, safe=":")
         url = f"{self.portal}/boot/ipxe?{query}"
@@ -406,6 +420,8 @@ class _Boot:
             self.set(environment="no-bootable-device")
         elif first_booted:
             self.set(environment="os")
+        elif self.address is None:
+            self.set(environment="os-no-network")  # no DHCP offer: cloud-init reaches nothing
         else:
             self.set(environment="os-first-boot")
             self.call(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.virtualrack.config import Fault, RackConfig, ServerSpec, build_specs
+from provisioning.virtualrack.dhcp import Dhcp
 from provisioning.virtualrack.inband import Inband
 from provisioning.virtualrack.ipmi import IpmiService
 from provisioning.virtualrack.redfish import RedfishService
@@ -25,8 +26,16 @@ INVENTORY_VERSION = 1
 class VirtualRack:
     """A rack of simulated servers; start() brings the BMCs up, stop() takes everything down."""
 
-    def __init__(self, config: RackConfig | None = None, specs: list[ServerSpec] | None = None):
+    def __init__(
+        self,
+        config: RackConfig | None = None,
+        specs: list[ServerSpec] | None = None,
+        dhcp: Dhcp | None = None,
+    ):
+        """`dhcp` is the provisioning network's DHCP server: without one no server gets an
+        address, so none boots over the network or reaches the portal."""
         self.config = config or RackConfig()
+        self.dhcp = dhcp
         self.config.validate()
         self.specs = specs if specs is not None else build_specs(self.config)
         self.servers: dict[str, Server] = {}
@@ -132,7 +141,7 @@ class VirtualRack:
                     "uuid": spec.uuid,
                     "serial": spec.serial,
                     "macs": list(spec.macs),
-                    "address": spec.address,
+                    "address": server.address,
                     "rack": f"vr{(spec.index - 1) // 42 + 1:02d}",
                     "rack_unit": (spec.index - 1) % 42 + 1,
                     "bmc": self.bmc(spec.name),
@@ -249,6 +258,10 @@ class VirtualRack:
         server = self.servers[name]
         with server.lock:
             return list(server.events)
+
+    def lease(self, server: Server) -> str | None:
+        """Ask DHCP for the server's address (each boot does)."""
+        return self.dhcp.lease(server.spec.macs) if self.dhcp is not None else None
 
     def status(self, name: str) -> dict:
         """A server's current power, boot override, environment, OS and disks."""

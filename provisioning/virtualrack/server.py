@@ -63,6 +63,8 @@ class Server:
         self.generation = 0  # bumped on every boot and power-off; stale in-band work checks it
         self.boots = 0
         self.custom_ipxe: str | None = None  # the URL a custom iPXE boot chained to
+        # What DHCP gave it at its last boot: the address its in-band traffic comes from.
+        self.address: str | None = None
         self.history: list[InbandRequest] = []
         self.events: list[Event] = []
 
@@ -237,4 +239,5 @@ class Server:
                 "disks_wiped": self.disks_wiped,
                 "boots": self.boots,
                 "custom_ipxe": self.custom_ipxe,
+                "address": self.address,
             }

@@ -1,6 +1,8 @@
 """A stdin/stdout ↔ TCP relay that QEMU starts once per guest connection (guestfwd `-cmd:`).
 
-Usage: relay.py HOST PORT [LOG_DIR]. With LOG_DIR, what the server answered is also written to
+Usage: relay.py HOST PORT SOURCE [LOG_DIR]. It connects from SOURCE, a loopback address that
+stands for the guest's own (the address DHCP would have given it), so the server sees the guest
+as that address. With LOG_DIR, what the server answered is also written to
 LOG_DIR/response-<pid>.bin, so a test can read what the firmware was told. Standard library
 only: it runs under whatever Python QEMU's shell finds.
 """
@@ -20,9 +22,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def main() -> None:
     """Relay until both directions are closed."""
-    host, port = sys.argv[1], int(sys.argv[2])
-    log_dir = sys.argv[3] if len(sys.argv) > 3 else None
-    upstream = socket.create_connection((host, port), timeout=30)
+    host, port, source = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    log_dir = sys.argv[4] if len(sys.argv) > 4 else None
+    upstream = socket.create_connection((host, port), timeout=30, source_address=(source, 0))
     upstream.settimeout(None)
 
     def guest_to_server() -> None:

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from inventory.models import Machine
+from portal import tokens
 from portal.models import Event
 from provisioning import services
 from provisioning.models import Device, Operation
@@ -15,11 +16,14 @@ from .conftest import activate, open_operation, stage, step_state
 
 @pytest.fixture
 def agent(client):
-    """agent(token).get/post(path, body) against /boot/agent/v1/<path>."""
+    """agent(token[, address]).get/post(path, body) against /boot/agent/v1/<path>, from
+    `address`: by default the address of the machine the token was issued for, as the
+    installer that got it calls from there."""
 
     class Agent:
-        def __init__(self, token):
+        def __init__(self, token, address=None):
             self.auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+            self.auth["REMOTE_ADDR"] = address or machine_address(token)
 
         def get(self, path):
             return client.get(f"/boot/agent/v1/{path}", **self.auth)
@@ -33,9 +37,15 @@ def agent(client):
     return Agent
 
 
+def machine_address(token: str | None) -> str:
+    """The address this token was handed to (an address nobody was given if none)."""
+    found = Operation.objects.filter(agent_token_digest=tokens.digest(token or "")).first()
+    return found.agent_address if found else "127.0.0.1"
+
+
 def booted(operation: Operation) -> str:
-    """The token the iPXE script would carry for this operation."""
-    return services.issue_agent_token(operation)
+    """The token the iPXE script would carry for this operation (served to its machine)."""
+    return services.issue_agent_token(operation, operation.machine.provisioning_address)
 
 
 @pytest.fixture
@@ -188,8 +198,8 @@ def test_fail_ends_the_operation_and_parks_the_machine(agent, deploy, rack):
     assert operation.error == "write_image: checksum mismatch"
     assert machine.state == Machine.State.MAINTENANCE
     assert "checksum mismatch" in machine.fault_reason
-    # The operation is over: its token now says so.
-    assert agent(token).get("instructions").status_code == 410
+    # The operation is over: its token stopped working with it.
+    assert agent(token, machine.provisioning_address).get("instructions").status_code == 401
 
 
 def test_fail_needs_a_step(agent, provisioning):
@@ -216,7 +226,8 @@ def test_without_a_valid_token_the_agent_api_is_401(client, provisioning, header
     assert step_state(operation, "await_agent") == "waiting"
 
 
-def test_a_finished_operation_is_gone(agent, provisioning):
+def test_an_operation_that_ended_with_its_token_kept_is_gone(agent, provisioning):
+    # Operations ended by earlier versions kept their tokens (ends now clear them).
     device, operation = provisioning
     token = booted(operation)
     Operation.objects.filter(pk=operation.pk).update(state=Operation.State.SUCCEEDED)
@@ -239,6 +250,7 @@ def test_agent_posts_need_no_csrf_token(provisioning, settings):
         "{}",
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {booted(operation)}",
+        REMOTE_ADDR=operation.machine.provisioning_address,
     )
     assert response.status_code == 204
 

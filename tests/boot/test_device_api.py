@@ -46,7 +46,7 @@ def test_owner_reads_the_metadata_and_the_sdk_parses_it(device, alice, web_key):
 
 
 def test_the_api_and_the_metadata_service_describe_the_device_alike(client, device, alice):
-    Machine.objects.filter(pk=device.machine_id).update(inband_address="127.0.0.51")
+    Machine.objects.filter(pk=device.machine_id).update(provisioning_address="127.0.0.51")
     served = client.get("/metadata", REMOTE_ADDR="127.0.0.51").json()
     api_body = api(factories.make_token(alice)).get(f"/metal/v1/devices/{device.uuid}/metadata")
     api_body = api_body.json()

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from inventory.models import Machine, OperatingSystem
+from inventory.models import OperatingSystem
+from portal.models import Event
 from provisioning import services
 from provisioning.models import Device
 
@@ -17,11 +18,12 @@ KERNEL = re.compile(
 )
 
 
-def boot(client, machine, address="127.0.0.21", mac=None):
+def boot(client, machine, address=None, mac=None):
+    """The machine network-boots: from its provisioning address unless told otherwise."""
     return client.get(
         "/boot/ipxe",
         {"mac": mac or machine.nics.first().mac_address, "uuid": "x", "serial": "y"},
-        REMOTE_ADDR=address,
+        REMOTE_ADDR=address or machine.provisioning_address,
     )
 
 
@@ -31,21 +33,36 @@ def lines(response) -> list[str]:
     return response.content.decode().splitlines()
 
 
-def test_without_a_mac_the_script_chains_back_with_the_machine_identity(client, db):
-    assert lines(client.get("/boot/ipxe")) == [
+def test_without_a_mac_the_script_chains_back_with_the_machine_identity(client, rack):
+    machine = rack.machines[0]
+    response = client.get("/boot/ipxe", REMOTE_ADDR=machine.provisioning_address)
+    assert lines(response) == [
         "#!ipxe",
         "chain /boot/ipxe?mac=${net0/mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}",
     ]
 
 
-@pytest.mark.parametrize("mac", ["02:00:00:00:00:99", "not-a-mac"])
-def test_an_unknown_machine_is_told_to_boot_from_disk_and_logged(client, rack, caplog, mac):
+@pytest.mark.parametrize("mac", [None, "02:00:00:00:00:99"])
+def test_an_address_ironyard_gave_nobody_gets_a_404_and_is_logged(client, rack, caplog, mac):
+    # Even with a MAC Ironyard knows: the address names the machine, never the MAC.
+    known = rack.machines[0].nics.first().mac_address
     with caplog.at_level(logging.WARNING, logger="provisioning.boot.views"):
-        script = lines(client.get("/boot/ipxe", {"mac": mac}, REMOTE_ADDR="127.0.0.30"))
-    assert script[0] == "#!ipxe" and script[-1] == "exit"
-    assert script[1].startswith("echo ")
-    assert "unknown machine" in caplog.text and "127.0.0.30" in caplog.text
-    assert not Machine.objects.filter(inband_address="127.0.0.30").exists()
+        response = client.get("/boot/ipxe", {"mac": mac or known}, REMOTE_ADDR="127.9.9.9")
+    assert response.status_code == 404
+    assert "127.9.9.9" in caplog.text
+
+
+@pytest.mark.parametrize("mac", ["02:00:00:00:00:99", "not-a-mac"])
+def test_a_mac_that_is_not_the_machines_is_refused_and_recorded(client, rack, mac):
+    machine, other = rack.machines[0], rack.machines[1]
+    for claimed in (mac, other.nics.first().mac_address):
+        response = boot(client, machine, mac=claimed)
+        assert response.status_code == 403
+        assert response.json()["errors"]
+    refused = Event.objects.filter(type="machine.boot_identity_refused")
+    assert refused.count() == 2
+    assert all(machine.provisioning_address in e.body for e in refused)
+    assert {r.object_id for e in refused for r in e.relations.all()} == {machine.uuid}
 
 
 def test_provision_waiting_for_the_agent_boots_the_installer(client, deploy, rack, settings):
@@ -79,29 +96,27 @@ def test_boot_base_url_overrides_the_site_url_for_machines(client, deploy, setti
     assert match["agent"] == "http://10.0.0.1:8080/boot/agent/v1"
 
 
-def test_the_callers_address_becomes_the_machines_inband_address(client, deploy, rack):
-    other = rack.machines[-1]
-    Machine.objects.filter(pk=other.pk).update(inband_address="127.0.0.21")
-    device = deploy()
-    boot(client, device.machine, address="127.0.0.21")
-    device.machine.refresh_from_db()
-    other.refresh_from_db()
-    assert device.machine.inband_address == "127.0.0.21"
-    # The address moved: the machine that had it before no longer claims it.
-    assert other.inband_address is None
-
-
 def test_a_trusted_proxy_forwards_the_machines_address(client, deploy, settings):
     settings.TRUSTED_PROXIES = ["127.0.0.2"]
     device = deploy()
-    client.get(
+    stage(open_operation(device), "await_agent")
+    machine = device.machine
+    forwarded = client.get(
         "/boot/ipxe",
-        {"mac": device.machine.nics.first().mac_address},
+        {"mac": machine.nics.first().mac_address},
         REMOTE_ADDR="127.0.0.2",
-        HTTP_X_FORWARDED_FOR="10.70.0.77",
+        HTTP_X_FORWARDED_FOR=machine.provisioning_address,
     )
-    device.machine.refresh_from_db()
-    assert device.machine.inband_address == "10.70.0.77"
+    assert KERNEL.match(lines(forwarded)[1])
+    # An untrusted peer's X-Forwarded-For counts for nothing.
+    settings.TRUSTED_PROXIES = []
+    spoofed = client.get(
+        "/boot/ipxe",
+        {"mac": machine.nics.first().mac_address},
+        REMOTE_ADDR="127.0.0.2",
+        HTTP_X_FORWARDED_FOR=machine.provisioning_address,
+    )
+    assert spoofed.status_code == 404
 
 
 def test_serving_the_script_again_replaces_the_agent_token(client, deploy):
@@ -112,7 +127,11 @@ def test_serving_the_script_again_replaces_the_agent_token(client, deploy):
     assert first != second
 
     def instructions(token):
-        return client.get("/boot/agent/v1/instructions", HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client.get(
+            "/boot/agent/v1/instructions",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+            REMOTE_ADDR=device.machine.provisioning_address,
+        )
 
     assert instructions(first).status_code == 401
     assert instructions(second).status_code == 200

@@ -32,14 +32,14 @@ def device(deploy, web_key):
             inline_ssh_keys=["ssh-ed25519 AAAAinline me@laptop"],
         )
     )
-    Machine.objects.filter(pk=device.machine_id).update(inband_address="127.0.0.41")
+    Machine.objects.filter(pk=device.machine_id).update(provisioning_address="127.0.0.41")
     return device
 
 
 @pytest.fixture
 def neighbour(deploy):
     device = activate(deploy("web-02"))
-    Machine.objects.filter(pk=device.machine_id).update(inband_address="127.0.0.42")
+    Machine.objects.filter(pk=device.machine_id).update(provisioning_address="127.0.0.42")
     return device
 
 
@@ -47,7 +47,7 @@ def get(client, path, address, **extra):
     return client.get(path, REMOTE_ADDR=address, **extra)
 
 
-def test_metadata_by_inband_address(client, device, rack, web_key, settings):
+def test_metadata_by_provisioning_address(client, device, rack, web_key, settings):
     settings.SITE_URL = "https://portal.example"
     settings.BOOT_BASE_URL = "http://10.0.0.1"
     response = get(client, "/metadata", "127.0.0.41")
@@ -165,7 +165,7 @@ def test_ec2_meta_data_listing_and_values(client, device, web_key):
 
 def test_phone_home_completes_the_first_boot(client, deploy):
     device = deploy()
-    Machine.objects.filter(pk=device.machine_id).update(inband_address="127.0.0.43")
+    Machine.objects.filter(pk=device.machine_id).update(provisioning_address="127.0.0.43")
     operation = open_operation(device)
     stage(operation, "await_phone_home")
     response = client.post("/phone-home", "instance_id=x", "text/plain", REMOTE_ADDR="127.0.0.43")
@@ -185,7 +185,7 @@ def test_phone_home_completes_the_first_boot(client, deploy):
 
 def test_phone_home_before_the_runner_is_done_leaves_the_end_to_the_runner(client, deploy):
     device = deploy()
-    Machine.objects.filter(pk=device.machine_id).update(inband_address="127.0.0.44")
+    Machine.objects.filter(pk=device.machine_id).update(provisioning_address="127.0.0.44")
     operation = open_operation(device)
     stage(operation, "await_phone_home")
     # The server installed and booted so fast that the worker has not yet marked its power
@@ -284,7 +284,7 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(client, device, neighbou
     assert trusted.json()["hostname"] == "web-01"
 
 
-def test_boot_path_answers_only_the_provisioning_networks(client, settings):
+def test_boot_path_answers_only_the_provisioning_networks(client, settings, db):
     settings.BOOT_ALLOWED_NETWORKS = ["10.0.0.0/8"]
     for path in ("/boot/ipxe?mac=52:54:00:00:00:01", "/metadata", "/2009-04-04/meta-data"):
         response = client.get(path, REMOTE_ADDR="198.51.100.7")
@@ -292,4 +292,5 @@ def test_boot_path_answers_only_the_provisioning_networks(client, settings):
         assert response.json() == {
             "errors": ["The boot path answers only the provisioning networks."]
         }
-    assert client.get("/boot/ipxe", REMOTE_ADDR="10.1.2.3").status_code == 200
+    # Inside them, a caller still has to be at an address Ironyard gave a machine.
+    assert client.get("/boot/ipxe", REMOTE_ADDR="10.1.2.3").status_code == 404

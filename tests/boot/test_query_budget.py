@@ -13,8 +13,6 @@ from inventory.models import Machine
 from .conftest import open_operation, stage
 from .test_agent import booted
 
-ADDRESS = "127.1.0.7"
-
 
 def queries(call) -> int:
     with CaptureQueriesContext(connection) as captured:
@@ -33,17 +31,21 @@ def installing(deploy):
 
 def test_installer_agent_calls(installing, client):
     _, operation = installing
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {booted(operation)}"}
+    auth = {
+        "HTTP_AUTHORIZATION": f"Bearer {booted(operation)}",
+        "REMOTE_ADDR": operation.machine.provisioning_address,
+    }
 
     def post(path, body):
         return client.post(
             f"/boot/agent/v1/{path}", json.dumps(body), content_type="application/json", **auth
         )
 
-    assert queries(lambda: client.get("/boot/agent/v1/instructions", **auth)) == 2
+    # Each call is a heartbeat too: one UPDATE of the operation's last sign of life.
+    assert queries(lambda: client.get("/boot/agent/v1/instructions", **auth)) == 3
     # A step's first report is also its timeline event; later ones only move the bar.
-    assert queries(lambda: post("progress", {"step": "write_image", "percent": 0})) == 4
-    assert queries(lambda: post("progress", {"step": "write_image", "percent": 50})) == 2
+    assert queries(lambda: post("progress", {"step": "write_image", "percent": 0})) == 5
+    assert queries(lambda: post("progress", {"step": "write_image", "percent": 50})) == 3
     # One step's end and the next one's start: one call, one bar update, one event.
     ends_and_starts = {
         "reports": [
@@ -51,21 +53,23 @@ def test_installer_agent_calls(installing, client):
             {"step": "configure", "percent": 0},
         ]
     }
-    assert queries(lambda: post("progress", ends_and_starts)) == 4
+    assert queries(lambda: post("progress", ends_and_starts)) == 5
     # The last step's end comes with done, whose step update also checks what it waits on;
     # the wait for the first boot starts right there (its step and the bar), not in a worker.
     last = {"reports": [{"step": "configure", "percent": 100}]}
-    assert queries(lambda: post("done", last)) == 8
+    assert queries(lambda: post("done", last)) == 9
 
 
 def test_network_boot_and_first_boot_calls(installing, client):
     device, operation = installing
-    mac = Machine.objects.get(pk=device.machine_id).nics.first().mac_address
-    assert queries(lambda: client.get(f"/boot/ipxe?mac={mac}", REMOTE_ADDR=ADDRESS)) == 7
+    machine = Machine.objects.get(pk=device.machine_id)
+    mac, address = machine.nics.first().mac_address, machine.provisioning_address
+    # The machine at the address, its MAC checked against it, then the script and its token.
+    assert queries(lambda: client.get(f"/boot/ipxe?mac={mac}", REMOTE_ADDR=address)) == 6
     stage(operation, "await_phone_home")
-    assert queries(lambda: client.get("/metadata", REMOTE_ADDR=ADDRESS)) == 5
-    assert queries(lambda: client.get("/userdata", REMOTE_ADDR=ADDRESS)) == 1
-    phone_home = lambda: client.post("/phone-home", "{}", "application/json", REMOTE_ADDR=ADDRESS)  # noqa: E731
+    assert queries(lambda: client.get("/metadata", REMOTE_ADDR=address)) == 5
+    assert queries(lambda: client.get("/userdata", REMOTE_ADDR=address)) == 1
+    phone_home = lambda: client.post("/phone-home", "{}", "application/json", REMOTE_ADDR=address)  # noqa: E731
     # The phone-home completes the last step, so it also settles the provision: operation,
     # machine, usage, device and their event. The device comes with its running operation.
     assert queries(phone_home) == 11

@@ -15,6 +15,7 @@ from django.db import connection
 
 from inventory import demo
 from provisioning.virtualrack.config import RackConfig
+from provisioning.virtualrack.dhcp import Dhcp, from_portal_database
 from provisioning.virtualrack.enroll import enroll_rack
 from provisioning.virtualrack.rack import VirtualRack
 from tests import factories
@@ -41,7 +42,7 @@ def e2e(settings, live_server, broker_var_dir, tmp_path):
     operator = factories.make_user("ops@example.com", staff=True)
     config = RackConfig(servers=4, facilities=("sv15",), portal_url=live_server.url)
     config.zero_delay()
-    rack = VirtualRack(config).start()
+    rack = VirtualRack(config, dhcp=Dhcp(from_portal_database)).start()
     results = enroll_rack(rack.inventory(), acting_user=operator)
     assert all(r.ok for r in results), [r.error for r in results]
     worker = Worker(tmp_path, broker_var_dir)

@@ -3,7 +3,16 @@ tests through real BMC emulators)."""
 
 from decimal import Decimal
 
-from inventory.models import Facility, Machine, MachineNic, Metro, OperatingSystem, Plan
+from inventory.models import (
+    Facility,
+    Machine,
+    MachineNic,
+    Metro,
+    OperatingSystem,
+    Plan,
+    ProvisioningNetwork,
+)
+from inventory.services import assign_provisioning_addresses
 
 _counter = iter(range(1, 1_000_000))
 
@@ -13,15 +22,22 @@ def make_metro(code: str = "sv", name: str = "Silicon Valley", country: str = "U
 
 
 def make_facility(metro: Metro, code: str | None = None) -> Facility:
+    """A facility with a provisioning network (a loopback /16 of its own, so its machines'
+    boot addresses are ones a test can send from)."""
     code = code or f"{metro.code}1"
-    return Facility.objects.get_or_create(
+    facility, created = Facility.objects.get_or_create(
         code=code,
         defaults={
             "name": f"{metro.name} {code}",
             "metro": metro,
             "features": ["baremetal", "layer_2"],
         },
-    )[0]
+    )
+    if created:
+        ProvisioningNetwork.objects.create(
+            facility=facility, network=f"127.{64 + ProvisioningNetwork.objects.count()}.0.0/16"
+        )
+    return facility
 
 
 def make_plan(slug: str = "c3.small.x86", *, price: str = "0.50", metros=()) -> Plan:
@@ -76,4 +92,6 @@ def make_machine(facility: Facility, plan: Plan | None, *, state: str = "availab
     MachineNic.objects.create(
         machine=machine, name="eth0", mac_address=f"52:54:00:00:{n >> 8 & 255:02x}:{n & 255:02x}"
     )
+    if facility.provisioning_networks.exists():
+        assign_provisioning_addresses(facility, [machine])
     return machine

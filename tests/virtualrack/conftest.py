@@ -27,8 +27,10 @@ def make_rack(portal: PortalDouble) -> Iterator[Callable[..., VirtualRack]]:
             config.zero_delay()
             for key, value in options.items():  # what the test asks for wins
                 setattr(config, key, value)
-        rack = VirtualRack(config).start()
+        rack = VirtualRack(config, dhcp=portal.dhcp()).start()
         racks.append(rack)
+        for server in rack.servers.values():
+            portal.address_of(server)  # every server enrolled, as far as DHCP is concerned
         return rack
 
     yield make

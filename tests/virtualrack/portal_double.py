@@ -2,7 +2,8 @@
 instructions and metadata per server, and records every request with its source address.
 
 It stands in for the real boot endpoints (written separately) and holds no logic of theirs:
-tests set what it answers.
+tests set what it answers, and the addresses it reserves for servers (`address_of`), which the
+rack's DHCP serves them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+from provisioning.virtualrack.dhcp import Dhcp
+
+if TYPE_CHECKING:
+    from provisioning.virtualrack import Server
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,27 @@ class PortalDouble:
     documents: dict[str, str] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The reservations the portal made (MAC → address), which the rack's DHCP serves.
+    leases: dict[str, str] = field(default_factory=dict)
+
+    def address_of(self, server: Server) -> str:
+        """Reserve the server an address (as enrollment does; the same one every time) and
+        return it."""
+        n = server.spec.index
+        address = f"127.1.{n >> 8}.{n & 255}"
+        with self.lock:
+            for mac in server.spec.macs:
+                self.leases[mac] = address
+        return address
+
+    def dhcp(self) -> Dhcp:
+        """The rack's DHCP, serving these reservations."""
+
+        def table() -> dict[str, str]:
+            with self.lock:
+                return dict(self.leases)
+
+        return Dhcp(table, refresh=0.0)
 
     def token_for(self, mac: str) -> str:
         """The per-boot token the default script hands out for a MAC."""

@@ -50,13 +50,13 @@ def provision(rack, portal, name, userdata="", steps=(IMAGE, CONFIGURE)):
     """Run a full provision against the double, up to the agent's done."""
     server = rack.servers[name]
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions("provision", *steps)
-    portal.metadata[server.spec.address] = {
+    portal.metadata[portal.address_of(server)] = {
         "id": f"device-{name}",
         "hostname": "web-1",
         "phone_home_url": f"{portal.url}/phone-home",
         "user_state_url": f"{portal.url}/user-state",
     }
-    portal.userdata[server.spec.address] = userdata
+    portal.userdata[portal.address_of(server)] = userdata
     pxe_boot(server)
     assert env_is(rack, name, "agent-done")
     return server
@@ -65,7 +65,7 @@ def provision(rack, portal, name, userdata="", steps=(IMAGE, CONFIGURE)):
 def test_provision_runs_ipxe_then_the_agent_protocol_in_order(make_rack, portal):
     rack = make_rack(servers=3, progress_updates=4, report_interval=0)
     server = provision(rack, portal, "node02")
-    address, mac = server.spec.address, server.spec.macs[0]
+    address, mac = portal.address_of(server), server.spec.macs[0]
     seen = portal.requests_from(address)
 
     assert address == "127.1.0.2"
@@ -119,10 +119,10 @@ def test_told_to_the_agent_reboots_into_the_installed_system_by_itself(make_rack
         **instructions("provision", IMAGE, CONFIGURE),
         "then": "reboot",
     }
-    portal.metadata[server.spec.address] = {"id": "device-node01"}
+    portal.metadata[portal.address_of(server)] = {"id": "device-node01"}
     pxe_boot(server)
     assert env_is(rack, "node01", "os") and server.first_booted
-    assert [s.path for s in portal.requests_from(server.spec.address)] == [
+    assert [s.path for s in portal.requests_from(portal.address_of(server))] == [
         "/boot/ipxe",
         "/agent/instructions",
         "/agent/done",
@@ -140,11 +140,11 @@ def test_first_disk_boot_fetches_metadata_and_phones_home_then_later_boots_are_q
 ):
     rack = make_rack(servers=2)
     server = provision(rack, portal, "node01", userdata="#cloud-config\n")
-    before = len(portal.requests_from(server.spec.address))
+    before = len(portal.requests_from(portal.address_of(server)))
 
     disk_boot(server)
     assert env_is(rack, "node01", "os") and server.first_booted
-    first_boot = portal.requests_from(server.spec.address)[before:]
+    first_boot = portal.requests_from(portal.address_of(server))[before:]
     assert [(s.method, s.path) for s in first_boot] == [
         ("GET", "/metadata"),
         ("GET", "/userdata"),
@@ -168,7 +168,7 @@ def test_user_data_can_report_a_user_state(make_rack, portal):
     )
     disk_boot(server)
     assert env_is(rack, "node01", "os") and server.first_booted
-    last = portal.requests_from(server.spec.address)[-1]
+    last = portal.requests_from(portal.address_of(server))[-1]
     assert last.path == "/user-state"
     assert last.body == {"state": "succeeded", "code": 1001, "message": "ready"}
 
@@ -176,10 +176,10 @@ def test_user_data_can_report_a_user_state(make_rack, portal):
 def test_phone_home_falls_back_to_the_portal_url_without_one_in_metadata(make_rack, portal):
     rack = make_rack(servers=1)
     server = provision(rack, portal, "node01")
-    portal.metadata[server.spec.address] = {"id": "device-x"}
+    portal.metadata[portal.address_of(server)] = {"id": "device-x"}
     disk_boot(server)
     assert env_is(rack, "node01", "os") and server.first_booted
-    assert portal.paths_from(server.spec.address)[-1] == "/phone-home"
+    assert portal.paths_from(portal.address_of(server))[-1] == "/phone-home"
 
 
 def test_deprovision_wipes_the_disks(make_rack, portal):
@@ -191,7 +191,7 @@ def test_deprovision_wipes_the_disks(make_rack, portal):
     pxe_boot(server)
     assert env_is(rack, "node01", "agent-done")
     assert server.os is None and server.disks_wiped
-    last = portal.requests_from(server.spec.address)[-5:]
+    last = portal.requests_from(portal.address_of(server))[-5:]
     assert [s.path for s in last] == ["/agent/progress"] * 4 + ["/agent/done"]
     assert [s.body["reports"] for s in last] == [
         [{"step": "wipe_disks", "percent": p, "message": f"wiped {p}% of 2 disks (sda, sdb)"}]
@@ -214,7 +214,7 @@ def test_rescue_keeps_the_os_and_lasts_until_the_next_power_cycle(make_rack, por
     )
     pxe_boot(server)
     assert env_is(rack, "node01", "rescue")
-    assert rack.wait_for(lambda: portal.paths_from(server.spec.address)[-1] == "/agent/done")
+    assert rack.wait_for(lambda: portal.paths_from(portal.address_of(server))[-1] == "/agent/done")
     assert server.os["image_url"] == IMAGE["image_url"]
 
     server.reset("test")  # no override left: back to the installed OS, already initialised
@@ -228,7 +228,7 @@ def test_exit_script_falls_through_to_the_disk(make_rack, portal):
     pxe_boot(server)
     # The disk holds an OS that has not booted yet: its first boot runs.
     assert env_is(rack, "node01", "os") and server.first_booted
-    assert portal.paths_from(server.spec.address)[-4:] == [
+    assert portal.paths_from(portal.address_of(server))[-4:] == [
         "/boot/ipxe",
         "/metadata",
         "/userdata",
@@ -251,7 +251,7 @@ def test_custom_ipxe_chain_is_fetched_and_stays_custom(make_rack, portal):
     )
     pxe_boot(server)
     assert env_is(rack, "node01", "custom-ipxe")
-    assert portal.paths_from(server.spec.address) == [
+    assert portal.paths_from(portal.address_of(server)) == [
         "/boot/ipxe",
         f"/custom/{mac.replace(':', '-')}",
     ]
@@ -267,7 +267,7 @@ def test_chain_to_a_script_with_the_agent_markers_runs_the_agent(make_rack, port
     portal.instructions[portal.token_for(mac)] = instructions("provision", IMAGE)
     pxe_boot(server)
     assert env_is(rack, "node01", "agent-done")
-    seen = portal.requests_from(server.spec.address)
+    seen = portal.requests_from(portal.address_of(server))
     assert [s.path for s in seen[:3]] == ["/boot/ipxe", "/stage2", "/agent/instructions"]
     assert seen[1].query == {"uuid": [server.spec.uuid]}
 
@@ -288,7 +288,7 @@ def test_agent_crash_stops_mid_write_without_done_or_fail(make_rack, portal):
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions("provision", IMAGE)
     pxe_boot(server)
     assert env_is(rack, "node01", "agent-crashed")
-    seen = portal.requests_from(server.spec.address)
+    seen = portal.requests_from(portal.address_of(server))
     assert [percent for _, percent in reports(seen)] == [0, 25, 50]
     assert not {"/agent/done", "/agent/fail"} & {s.path for s in seen}
     assert server.os is None
@@ -301,7 +301,7 @@ def test_agent_fail_fault_reports_the_failure(make_rack, portal):
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions("provision", IMAGE)
     pxe_boot(server)
     assert env_is(rack, "node01", "agent-failed")
-    last = portal.requests_from(server.spec.address)[-1]
+    last = portal.requests_from(portal.address_of(server))[-1]
     assert last.path == "/agent/fail"
     assert last.body["step"] == "write_image" and "I/O error" in last.body["message"]
 
@@ -314,7 +314,7 @@ def test_unknown_step_is_reported_as_a_failure(make_rack, portal):
     )
     pxe_boot(server)
     assert env_is(rack, "node01", "agent-failed")
-    assert portal.requests_from(server.spec.address)[-1].body["step"] == "format_floppy"
+    assert portal.requests_from(portal.address_of(server))[-1].body["step"] == "format_floppy"
 
 
 def test_dead_server_makes_no_in_band_traffic(make_rack, portal):
@@ -343,7 +343,7 @@ def test_4xx_on_instructions_stops_the_agent_quietly(make_rack, portal, status):
     pxe_boot(server)
     assert env_is(rack, "node01", "agent-stopped")
     time.sleep(0.2)
-    assert portal.paths_from(server.spec.address) == ["/boot/ipxe", "/agent/instructions"]
+    assert portal.paths_from(portal.address_of(server)) == ["/boot/ipxe", "/agent/instructions"]
     assert [r.status for r in rack.history("node01")] == [200, status]
 
 
@@ -363,10 +363,10 @@ def test_power_off_mid_write_stops_the_agent(make_rack, portal):
     server = rack.servers["node01"]
     portal.instructions[portal.token_for(server.spec.macs[0])] = instructions("provision", IMAGE)
     pxe_boot(server)
-    assert rack.wait_for(lambda: len(portal.paths_from(server.spec.address)) >= 3, timeout=5)
+    assert rack.wait_for(lambda: len(portal.paths_from(portal.address_of(server))) >= 3, timeout=5)
     server.request_power(OFF, "test")
     time.sleep(1.3)
-    paths = portal.paths_from(server.spec.address)
+    paths = portal.paths_from(portal.address_of(server))
     assert "/agent/done" not in paths
     assert paths.count("/agent/progress") < 5
     assert server.environment == OFF
@@ -375,7 +375,7 @@ def test_power_off_mid_write_stops_the_agent(make_rack, portal):
 def test_zero_delay_steps_report_their_start_and_end_only(make_rack, portal):
     rack = make_rack(servers=1, report_interval=0)
     server = provision(rack, portal, "node01")
-    seen = portal.requests_from(server.spec.address)
+    seen = portal.requests_from(portal.address_of(server))
     assert reports(seen) == [("write_image", 0), ("write_image", 100), ("configure", 0)]
     assert reports(seen, "/agent/done") == [("configure", 100)]
     assert len([s for s in seen if s.path == "/agent/progress"]) == 2
@@ -384,7 +384,7 @@ def test_zero_delay_steps_report_their_start_and_end_only(make_rack, portal):
 def test_a_fast_install_sends_its_reports_with_done(make_rack, portal):
     rack = make_rack(servers=1)  # report_interval 1 s: nothing here takes that long
     server = provision(rack, portal, "node01")
-    seen = portal.requests_from(server.spec.address)
+    seen = portal.requests_from(portal.address_of(server))
     assert [s.path for s in seen] == ["/boot/ipxe", "/agent/instructions", "/agent/done"]
     assert reports(seen, "/agent/done") == [
         ("write_image", 0),
@@ -399,7 +399,7 @@ def test_reports_are_paced_by_the_report_interval(make_rack, portal):
     # since the last one (at 50%), the rest with done; none lost, none out of order.
     rack = make_rack(servers=1, write_speed=3000.0, progress_updates=4, report_interval=0.4)
     server = provision(rack, portal, "node01", steps=(IMAGE,))
-    seen = portal.requests_from(server.spec.address)
+    seen = portal.requests_from(portal.address_of(server))
     assert reports(seen) == [("write_image", 0), ("write_image", 25), ("write_image", 50)]
     assert reports(seen, "/agent/done") == [("write_image", 75), ("write_image", 100)]
 
@@ -408,7 +408,7 @@ def test_a_long_silence_still_sends_at_most_the_portals_limit_per_call(make_rack
     many = [{"name": "configure", "hostname": f"web-{n}"} for n in range(15)]
     rack = make_rack(servers=1, report_interval=60)
     server = provision(rack, portal, "node01", steps=many)
-    seen = portal.requests_from(server.spec.address)
+    seen = portal.requests_from(portal.address_of(server))
     calls = [s for s in seen if s.path in ("/agent/progress", "/agent/done")]
     assert max(len(s.body["reports"]) for s in calls) <= 20
     assert len(reports(seen) + reports(seen, "/agent/done")) == 30
@@ -456,3 +456,33 @@ def test_ipxe_parser_reads_the_agent_line_with_variables():
 def test_ipxe_parser_needs_the_ipxe_magic_and_a_boot():
     assert parse_ipxe("kernel x ironyard.agent=a ironyard.token=t\nboot\n", {}).action == "exit"
     assert parse_ipxe("#!ipxe\nkernel x ironyard.agent=a ironyard.token=t\n", {}).agent is None
+
+
+def test_a_server_without_a_reservation_gets_no_address_and_reaches_nobody(make_rack, portal):
+    rack = make_rack(servers=2)
+    server = rack.servers["node02"]
+    for mac in server.spec.macs:
+        del portal.leases[mac]  # not enrolled: DHCP ignores unknown MACs
+    pxe_boot(server)
+    # PXE gets no offer, and the disk holds nothing to boot.
+    assert env_is(rack, "node02", "no-bootable-device")
+    assert server.address is None
+    assert rack.history("node02") == []
+    assert not [s for s in portal.seen if s.source != portal.address_of(rack.servers["node01"])]
+
+
+def test_the_address_is_the_reservation_at_each_boot(make_rack, portal):
+    rack = make_rack(servers=1)
+    server = provision(rack, portal, "node01")
+    first = portal.address_of(server)
+    assert {r.source for r in rack.history("node01")} == {first}
+    # The portal moved the reservation (say, a new provisioning network): the next boot uses it.
+    for mac in server.spec.macs:
+        portal.leases[mac] = "127.1.9.9"
+    disk_boot(server)
+    assert rack.wait_for(lambda: server.address == "127.1.9.9")
+    # Nothing the rack sends leaves loopback, whatever it is offered.
+    for mac in server.spec.macs:
+        portal.leases[mac] = "10.0.0.5"
+    disk_boot(server)
+    assert rack.wait_for(lambda: server.address is None)

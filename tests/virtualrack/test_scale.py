@@ -11,12 +11,12 @@ SERVERS = 1000
 def test_a_thousand_servers_start_and_all_finish_the_agent_protocol(portal, capsys):
     config = RackConfig(servers=SERVERS, portal_url=portal.url).zero_delay()
     started = time.monotonic()
-    rack = VirtualRack(config).start()
+    rack = VirtualRack(config, dhcp=portal.dhcp()).start()
     try:
         start_seconds = time.monotonic() - started
         servers = list(rack.servers.values())
         assert len(servers) == SERVERS
-        assert len({s.spec.address for s in servers}) == SERVERS
+        assert len({portal.address_of(s) for s in servers}) == SERVERS
         for server in servers:
             portal.instructions[portal.token_for(server.spec.macs[0])] = instructions(
                 "provision", IMAGE, {"name": "configure", "hostname": server.name}
@@ -34,7 +34,7 @@ def test_a_thousand_servers_start_and_all_finish_the_agent_protocol(portal, caps
         with portal.lock:
             dones = {s.source for s in portal.seen if s.path == "/agent/done"}
             total = len(portal.seen)
-        assert dones == {s.spec.address for s in servers}
+        assert dones == {portal.address_of(s) for s in servers}
         with capsys.disabled():
             print(
                 f"\n[virtual rack scale] {SERVERS} servers started in {start_seconds:.2f} s; "

@@ -26,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inventory import demo
 from inventory.models import IPBlock, Machine, MachineNic, Metro, OperatingSystem, Plan
+from inventory.services import assign_provisioning_addresses
 from portal import services as portal_services
 from portal.diagnostics import read_query_counts
 from portal.models import Project
@@ -37,6 +38,7 @@ from provisioning.bench.processes import (
 )
 from provisioning.models import Device
 from provisioning.virtualrack import RackConfig, VirtualRack
+from provisioning.virtualrack.dhcp import Dhcp, from_portal_database
 
 ROOT = Path(settings.BASE_DIR)
 # The demo's blocks hold 128 servers per metro; a benchmark rack needs room for thousands.
@@ -69,7 +71,7 @@ class Command(BaseCommand):
         config = RackConfig(
             servers=servers, facilities=("sv15",), portal_url=portal_url, bmc_port=0, workers=32
         ).zero_delay()
-        with VirtualRack(config) as rack:
+        with VirtualRack(config, dhcp=Dhcp(from_portal_database)) as rack:
             self._machines(rack, plan)
             env = {
                 **os.environ,
@@ -191,6 +193,7 @@ class Command(BaseCommand):
         from inventory.models import Facility
 
         facility = Facility.objects.get(code="sv15")
+        machines = []
         for server in rack.inventory()["servers"]:
             bmc = server["bmc"]
             machine = Machine.objects.create(
@@ -210,6 +213,8 @@ class Command(BaseCommand):
                 MachineNic(machine=machine, name=f"eth{i}", mac_address=mac.lower())
                 for i, mac in enumerate(server["macs"])
             )
+            machines.append(machine)
+        assign_provisioning_addresses(facility, machines)
 
     def _wait(self, servers: int, started: float, timeout: float) -> None:
         last = -1

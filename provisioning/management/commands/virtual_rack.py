@@ -1,6 +1,6 @@
 """`manage.py virtual_rack`: run the virtual rack in the foreground until SIGTERM or Ctrl-C.
 
-It writes the inventory file (servers, MACs, in-band addresses, how to reach each BMC) for the
+It writes the inventory file (servers, MACs, current addresses, how to reach each BMC) for the
 portal's seed and enrollment code, prints `READY <json>`, and keeps each server's state (installed
 OS, boot override, power) in the same file so a restart finds the machines as they were.
 """
@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inventory.bmc.emulators import announce_ready
 from provisioning.virtualrack import Fault, RackConfig, VirtualRack
+from provisioning.virtualrack.dhcp import Dhcp, from_portal_database
 from provisioning.virtualrack.enroll import enrollment_csv
 
 SAVE_EVERY_SECONDS = 10.0
@@ -36,7 +37,6 @@ class Command(BaseCommand):
             metavar="CODE",
             help="only servers of these demo facilities (default: all)",
         )
-        parser.add_argument("--address-base", default=defaults.address_base)
         parser.add_argument("--bmc-host", default=defaults.bmc_host)
         parser.add_argument("--bmc-port", type=int, default=8623, help="Redfish port (0: any)")
         parser.add_argument(
@@ -89,7 +89,6 @@ class Command(BaseCommand):
             config = RackConfig(
                 servers=options["servers"],
                 facilities=tuple(options["facilities"]),
-                address_base=options["address_base"],
                 bmc_host=options["bmc_host"],
                 bmc_port=options["bmc_port"],
                 ipmi_every=options["ipmi_every"],
@@ -109,7 +108,8 @@ class Command(BaseCommand):
             )
             if options["zero_delay"]:
                 config.zero_delay()
-            rack = VirtualRack(config)
+            # Its servers take the addresses the portal reserved for them, as from DHCP.
+            rack = VirtualRack(config, dhcp=Dhcp(from_portal_database))
         except ValueError as error:
             raise CommandError(str(error)) from error
 
