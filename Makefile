@@ -78,7 +78,10 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Production-like settings; the boot path's networks may be given (set but empty, the boot path
+# would answer every address, which this check refuses).
 check-deploy: $(VENV)/.installed
+	BOOT_ALLOWED_NETWORKS="$${BOOT_ALLOWED_NETWORKS-10.250.0.0/16}" \
 	SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	SECRETS_ENCRYPTION_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \

@@ -15,5 +15,6 @@ class InventoryConfig(AppConfig):
             "ipreservation": "ips",
             "ipblock": "ip-blocks",
             "machine": "hardware",
+            "provisioningnetwork": "provisioning-networks",
         }.items():
             hrefs.register(model_name, collection)

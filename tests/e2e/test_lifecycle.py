@@ -2,10 +2,14 @@
 boot path and a virtual rack: deploy → active → power off/on → reboot → reinstall → rescue →
 delete, and the faults a datacenter throws at it."""
 
+import http.client
+import json
+
 import pytest
 import requests
 
 from inventory.models import IPReservation, Machine, Metro, OperatingSystem, Plan
+from portal.models import Event
 from provisioning import reconciler, services
 from provisioning.models import Device, Operation
 from tests.e2e.conftest import wait_until
@@ -22,6 +26,18 @@ def deploy(project, user, **fields) -> Device:
     )
     [device] = services.create_devices(project=project, acting_user=user, request=request)
     return device
+
+
+def metadata_from(e2e, source: str) -> tuple[int, dict]:
+    """GET /metadata from a source address, as a server there would."""
+    host, port = e2e.live_server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5, source_address=(source, 0))
+    try:
+        connection.request("GET", "/metadata")
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
 
 
 def settle(e2e, device: Device, state: str, timeout: float = 60.0) -> Device:
@@ -58,14 +74,19 @@ def test_a_server_lives_and_dies(e2e, web, alice):
         "phone-home",
     ):
         assert expected in seen, (expected, seen)
-    assert {r.source for r in e2e.rack.history(name)} == {e2e.rack.servers[name].spec.address}
+    # Every request came from the address the portal reserved for the machine at enrollment.
+    machine = Machine.objects.get(pk=device.machine_id)
+    assert {r.source for r in e2e.rack.history(name)} == {machine.provisioning_address}
     assert device.provisioning_percentage == 100
 
-    # Metadata is served to the machine itself only.
-    other = next(n for n in e2e.rack.servers if n != name)
+    # Metadata is served to the machine itself only: not to an unknown address, nor to another
+    # machine's (one with no device).
     response = requests.get(f"{e2e.live_server.url}/metadata", timeout=5)  # from 127.0.0.1
     assert response.status_code == 404
-    assert e2e.rack.servers[other].spec.address != e2e.rack.servers[name].spec.address
+    other = Machine.objects.exclude(pk=device.machine_id).first()
+    assert metadata_from(e2e, other.provisioning_address)[0] == 404
+    status, body = metadata_from(e2e, machine.provisioning_address)
+    assert (status, body["id"]) == (200, str(device.uuid))
 
     services.perform_action(device=device, acting_user=alice, action="power_off")
     settle(e2e, device, "inactive")
@@ -137,4 +158,30 @@ def test_a_dead_server_is_parked_and_the_device_lands_elsewhere(e2e, web, alice,
     wait_until(landed, 90, interval=1, what=f"failover\n{e2e.worker.tail()}")
     first.refresh_from_db()
     assert first.state == "maintenance" and "Timed out" in first.fault_reason
+    assert Device.objects.get(pk=device.pk).machine_id != first.pk
+
+
+def test_a_dead_installer_is_booted_once_more_then_its_machine_given_up(e2e, web, alice, settings):
+    # Its calls are its heartbeat: an installer that dies mid-install is noticed long before
+    # the operation's deadline.
+    settings.AGENT_SILENCE_SECONDS = 2
+    first = Machine.objects.filter(state="available").order_by("pk").first()
+    e2e.rack.inject(first.name, "agent-crash")
+    device = deploy(web, alice)
+    assert device.machine_id == first.pk
+
+    def landed():
+        reconciler.reconcile()
+        return Device.objects.get(pk=device.pk).state == "active"
+
+    wait_until(landed, 90, interval=1, what=f"failover\n{e2e.worker.tail()}")
+    first.refresh_from_db()
+    assert first.state == "maintenance" and "installer stopped answering" in first.fault_reason
+    # Two boots into the installer on the first machine: the second came from the restart.
+    boots = [r for r in e2e.rack.history(first.name) if r.path == "/boot/ipxe" and "mac=" in r.url]
+    assert len(boots) == 2
+    restarted = Event.objects.filter(
+        type="provisioning.installer_restarted", relations__object_id=device.uuid
+    )
+    assert restarted.count() == 1
     assert Device.objects.get(pk=device.pk).machine_id != first.pk

@@ -316,3 +316,87 @@ def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(
     assert pool.drivers  # just used: kept
     runner.close_sessions()
     assert not pool.drivers and not pool.services
+
+
+def _quiet_for(operation: Operation, seconds: float) -> None:
+    """Let the installer of `operation` have been silent this long."""
+    past = timezone.now() - timezone.timedelta(seconds=seconds)
+    Step.objects.filter(operation=operation, name="await_agent").update(started_at=past)
+    Operation.objects.filter(pk=operation.pk).update(agent_seen_at=past)
+
+
+@override_settings(AGENT_SILENCE_SECONDS=60)
+def test_a_silent_installer_is_booted_once_more_then_its_machine_is_given_up(
+    web, alice, start_redfish, django_capture_on_commit_callbacks
+):
+    url = start_redfish(systems=[NODE1, NODE2])
+    site = make_site(machines=2)
+    first, second = Machine.objects.order_by("pk")
+    point_at(first, url, NODE1)
+    point_at(second, url, NODE2)
+    with django_capture_on_commit_callbacks():
+        [device] = services.create_devices(
+            project=web, acting_user=alice, request=request_for(*site)
+        )
+    operation = device.operations.get()
+    runner.run(operation.pk)
+    assert steps(operation)[2] == ("await_agent", "waiting")
+    services.issue_agent_token(operation, first.provisioning_address)
+
+    # A call within the silence is a heartbeat: nothing happens.
+    _quiet_for(operation, 30)
+    assert reconciler.restart_silent_installers(timezone.now()) == 0
+
+    _quiet_for(operation, 61)
+    with bmc_of(first) as bmc:
+        bmc.power_off(force=True)  # so the second boot shows on the BMC
+    with django_capture_on_commit_callbacks():
+        assert reconciler.restart_silent_installers(timezone.now()) == 1
+    operation.refresh_from_db()
+    assert (operation.state, operation.agent_token_digest, operation.agent_address) == (
+        "running",
+        "",
+        None,
+    )
+    assert steps(operation)[:3] == [
+        ("set_boot_pxe", "pending"),
+        ("power_cycle", "pending"),
+        ("await_agent", "pending"),
+    ]
+    [restart] = device.project.events.filter(type="provisioning.installer_restarted")
+    assert "stopped answering (61 s without a call)" in restart.body
+    runner.run(operation.pk)  # the doorbell rang on commit; the worker boots it again
+    assert steps(operation)[2] == ("await_agent", "waiting")
+    with bmc_of(first) as bmc:
+        assert bmc.power_state() == PowerState.ON
+
+    _quiet_for(operation, 61)
+    with django_capture_on_commit_callbacks():
+        assert reconciler.restart_silent_installers(timezone.now()) == 1
+    operation.refresh_from_db()
+    assert operation.state == "failed"
+    assert operation.error.startswith("The installer stopped answering (61 s without a call)")
+    first.refresh_from_db()
+    assert first.state == "maintenance" and "stopped answering" in first.fault_reason
+    # The device follows the failover rules: another machine, a fresh provision.
+    device.refresh_from_db()
+    assert device.machine_id == second.pk
+    assert device.operations.get(state="running").params == {"attempt": 2}
+
+
+@override_settings(AGENT_SILENCE_SECONDS=60)
+def test_the_installers_end_is_not_undone_by_a_late_reconciler(deployed):
+    device, _ = deployed
+    operation = device.operations.get()
+    runner.run(operation.pk)
+    [waiting] = Step.objects.filter(operation=operation, name="await_agent")
+    _quiet_for(operation, 61)
+    assert runner.advance_waiting(operation, "await_agent")  # the agent's done, just in time
+    operation.refresh_from_db()
+    runner.installer_silent(operation, waiting, 61)  # what the reconciler had read before
+    assert steps(operation)[:3] == [
+        ("set_boot_pxe", "done"),
+        ("power_cycle", "done"),
+        ("await_agent", "done"),
+    ]
+    assert not device.project.events.filter(type="provisioning.installer_restarted").exists()

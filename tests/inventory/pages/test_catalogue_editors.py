@@ -3,8 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from inventory.models import Facility, IPBlock, Metro, OperatingSystem, Plan
+from inventory.models import Facility, IPBlock, Metro, OperatingSystem, Plan, ProvisioningNetwork
 from portal.models import Event
+from tests.inventory import factories as inv
 
 from .conftest import HTMX
 
@@ -208,3 +209,33 @@ def test_operating_system_needs_a_boot_path_unless_custom_ipxe(staff_client, sit
     os_ = OperatingSystem.objects.get(slug="debian_13")
     assert list(os_.provisionable_on.all()) == [plan]
     assert str(os_.release_date) == "2025-08-09"
+
+
+def test_a_provisioning_network_is_added_and_addresses_the_facilitys_machines(staff_client, site):
+    site.provisioning_networks.all().delete()
+    waiting = inv.make_machine(site, None)
+    assert waiting.provisioning_address is None
+    response = staff_client.post(
+        reverse("inventory:catalogue-new", args=["provisioning-networks"]),
+        {"facility": site.pk, "network": "10.250.0.0/22", "gateway": "10.250.0.1"},
+    )
+    assert response.status_code == 302
+    waiting.refresh_from_db()
+    assert waiting.provisioning_address == "10.250.0.2"
+    listing = staff_client.get(response["Location"]).content.decode()
+    assert "10.250.0.0/22" in listing and "sv15" in listing
+    detail = staff_client.get(reverse("inventory:machine", args=[waiting.uuid])).content.decode()
+    assert "10.250.0.2" in detail and "10.250.0.0/22" in detail
+
+
+def test_an_overlapping_provisioning_network_is_a_field_error(staff_client, site):
+    taken = site.provisioning_networks.get().network
+    response = staff_client.post(
+        reverse("inventory:catalogue-new", args=["provisioning-networks"]),
+        {"facility": site.pk, "network": taken, "description": "dup"},
+        headers=HTMX,
+    )
+    page = response.content.decode()
+    assert response.status_code == 200 and 'id="id_network_error"' in page
+    assert f"Overlaps {taken}" in page and 'value="dup"' in page
+    assert ProvisioningNetwork.objects.count() == 1
