@@ -56,9 +56,9 @@ def require_provisioning_network(facility: Facility) -> None:
 def assign_provisioning_addresses(facility: Facility, machines: list[Machine]) -> None:
     """Give each of the facility's `machines` that has none an address on one of its
     provisioning networks (lowest free first), in the caller's transaction if there is one:
-    a machine's boot identity. The networks' rows are locked while their addresses are read, so concurrent
-    enrollments queue up instead of picking the same address; the unique column is the
-    backstop."""
+    a machine's boot identity. The networks' rows are locked while their addresses are read,
+    so concurrent enrollments queue up instead of picking the same address; the unique column
+    is the backstop."""
     waiting = [m for m in machines if m.provisioning_address is None]
     if not waiting:
         return
