@@ -144,10 +144,12 @@ def test_killed_worker_mid_provisioning_still_ends_settled(e2e, web, alice, sett
     assert busy == 0
 
 
-def test_a_dead_server_is_parked_and_the_device_lands_elsewhere(e2e, web, alice, settings):
-    settings.OPERATION_DEADLINE_SECONDS = 5
+def fails_over(e2e, web, alice, fault: str) -> tuple[Device, Machine]:
+    """Deploy onto the first available machine, which has `fault`: the device lands active on
+    another one (the reconciler runs as beat would). Returns the device and the faulty machine,
+    as they end."""
     first = Machine.objects.filter(state="available").order_by("pk").first()
-    e2e.rack.inject(first.name, "dead")
+    e2e.rack.inject(first.name, fault)
     device = deploy(web, alice)
     assert device.machine_id == first.pk
 
@@ -157,25 +159,22 @@ def test_a_dead_server_is_parked_and_the_device_lands_elsewhere(e2e, web, alice,
 
     wait_until(landed, 90, interval=1, what=f"failover\n{e2e.worker.tail()}")
     first.refresh_from_db()
+    device.refresh_from_db()
+    assert device.machine_id != first.pk
+    return device, first
+
+
+def test_a_dead_server_is_parked_and_the_device_lands_elsewhere(e2e, web, alice, settings):
+    settings.OPERATION_DEADLINE_SECONDS = 5
+    _, first = fails_over(e2e, web, alice, "dead")
     assert first.state == "maintenance" and "Timed out" in first.fault_reason
-    assert Device.objects.get(pk=device.pk).machine_id != first.pk
 
 
 def test_a_dead_installer_is_booted_once_more_then_its_machine_given_up(e2e, web, alice, settings):
     # Its calls are its heartbeat: an installer that dies mid-install is noticed long before
     # the operation's deadline.
     settings.AGENT_SILENCE_SECONDS = 2
-    first = Machine.objects.filter(state="available").order_by("pk").first()
-    e2e.rack.inject(first.name, "agent-crash")
-    device = deploy(web, alice)
-    assert device.machine_id == first.pk
-
-    def landed():
-        reconciler.reconcile()
-        return Device.objects.get(pk=device.pk).state == "active"
-
-    wait_until(landed, 90, interval=1, what=f"failover\n{e2e.worker.tail()}")
-    first.refresh_from_db()
+    device, first = fails_over(e2e, web, alice, "agent-crash")
     assert first.state == "maintenance" and "installer stopped answering" in first.fault_reason
     # Two boots into the installer on the first machine: the second came from the restart.
     boots = [r for r in e2e.rack.history(first.name) if r.path == "/boot/ipxe" and "mac=" in r.url]
@@ -184,4 +183,3 @@ def test_a_dead_installer_is_booted_once_more_then_its_machine_given_up(e2e, web
         type="provisioning.installer_restarted", relations__object_id=device.uuid
     )
     assert restarted.count() == 1
-    assert Device.objects.get(pk=device.pk).machine_id != first.pk
