@@ -169,6 +169,9 @@ def test_locked_devices_refuse_deletion_and_force_delete_ends_a_running_action(a
     url = f"/metal/v1/devices/{device.uuid}"
     client = api(world.tokens["alice"])
     assert "locked" in errors(client.delete(url), 422)[0]
+    # A lock is the owner's guard against any deletion: force_delete does not get past it.
+    assert "locked" in errors(client.delete(url, QUERY_STRING="force_delete=true"), 422)[0]
+    assert Device.objects.get(pk=device.pk).state != "deprovisioning"
     client.patch(url, {"locked": False}, format="json")
     assert client.post(f"{url}/actions", {"type": "reboot"}, format="json").status_code == 202
     assert errors(client.delete(url), 422)  # the reboot is still running

@@ -67,6 +67,21 @@ def test_without_capacity_nothing_is_created(web, alice, site):
     assert Machine.objects.filter(state="available").count() == 3
 
 
+@pytest.mark.parametrize("state", ["allocated", "deploying", "in_use", "maintenance", "retired"])
+def test_only_available_machines_are_allocated(web, alice, site, state):
+    # The machines that sort first are busy but hold no device, so no constraint would stop a
+    # second claim of them: only the allocator's own rule does.
+    busy, other, free = Machine.objects.order_by("pk")
+    Machine.objects.filter(pk__in=[busy.pk, other.pk]).update(state=state)
+    [device] = create(web, alice, site)
+    assert device.machine_id == free.pk
+    with pytest.raises(allocation.InsufficientCapacity):
+        create(web, alice, site)
+    assert set(
+        Machine.objects.filter(pk__in=[busy.pk, other.pk]).values_list("state", flat=True)
+    ) == {state}
+
+
 def test_hostnames_are_validated_and_live_ones_unique(web, alice, site):
     with pytest.raises(ServiceError, match="not a valid hostname"):
         create(web, alice, site, hostnames=["bad_name"])

@@ -37,6 +37,30 @@ def test_whole_started_hours_from_allocation_to_deletion_mid_hour(web, alice, de
     assert spent(web, JAN, FEB) == Decimal("1.50")
 
 
+@pytest.mark.parametrize(
+    ("allocated", "deleted", "started_hours"),
+    [
+        # Hours count from the meter's own start, not from the clock's: 08:40 to 09:39 is one
+        # started hour (the clock would see two), and so is exactly 08:40 to 09:40; 08:40 to
+        # 09:41 is two, and so is 08:40 to 10:39 (the clock would see three).
+        ((8, 40), (9, 39), 1),
+        ((8, 40), (9, 40), 1),
+        ((8, 40), (9, 41), 2),
+        ((8, 40), (10, 39), 2),
+        ((8, 40), (10, 41), 3),
+    ],
+)
+def test_hours_are_counted_from_the_meters_start(
+    web, alice, deploy, clock, allocated, deleted, started_hours
+):
+    clock(at(2031, 1, 10, *allocated))
+    device = finish(deploy(web, alice))
+    clock(at(2031, 1, 10, *deleted))
+    delete(device, alice)
+    assert hours(web, JAN, FEB) == started_hours
+    assert spent(web, JAN, FEB) == Decimal("0.50") * started_hours
+
+
 def test_exact_seconds(web, alice, deploy, clock, settings):
     settings.USAGE_METERING = "second"
     clock(at(2031, 1, 10, 8, 0))
