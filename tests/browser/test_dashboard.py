@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from provisioning.models import Device
 from tests import factories
 from tests.browser.conftest import shot
-from tests.e2e.conftest import wait_until
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.live,

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from inventory import demo
+from portal.celery import app
 from provisioning.virtualrack.config import RackConfig
 from provisioning.virtualrack.dhcp import Dhcp, from_portal_database
 from provisioning.virtualrack.enroll import enroll_rack
@@ -76,8 +76,11 @@ class Worker:
             self.env["IRONYARD_VAR_DIR"] = str(var_dir)
         self.process: subprocess.Popen | None = None
 
+    QUEUES = ("celery", "site.sv15", "site.ny5", "site.am6")
+
     def start(self) -> None:
-        queues = "celery,site.sv15,site.ny5,site.am6"
+        self._purge()
+        queues = ",".join(self.QUEUES)
         with self.log.open("a") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
                 [
@@ -106,6 +109,19 @@ class Worker:
                 start_new_session=True,
             )
 
+    def _purge(self) -> None:
+        """Empty the queues it will consume: other tests publish to the shared broker without a
+        worker, and their leftovers (work for databases long gone) are not this worker's."""
+        with app.connection_for_write() as connection:
+            channel = connection.default_channel
+            for name in self.QUEUES:
+                # As Celery declares the queue it routes a task to (without adding it to what
+                # workers of this process consume).
+                queue = app.amqp.queues.get(name) or app.amqp.queues.new_missing(name)
+                bound = queue.bind(channel)
+                bound.declare()
+                bound.purge()
+
     def kill(self) -> None:
         """SIGKILL the whole worker (main process and pool children), as a crash would."""
         if self.process and self.process.poll() is None:
@@ -122,14 +138,3 @@ class Worker:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
-
-
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.2, what: str = ""):
-    """Poll `predicate` until truthy; fail with `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out waiting for {what or predicate}")

@@ -12,7 +12,7 @@ from inventory.models import IPReservation, Machine, Metro, OperatingSystem, Pla
 from portal.models import Event
 from provisioning import reconciler, services
 from provisioning.models import Device, Operation
-from tests.e2e.conftest import wait_until
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

@@ -15,6 +15,7 @@ from inventory.bmc import (
 from inventory.bmc.emulators import EmulatorProcess
 from inventory.bmc.ipmi import DEFAULT_PORT, parse_address
 from tests.inventory.conftest import IPMI_MODULE, NODE1, NODE2
+from tests.waiting import wait_until
 
 
 def test_power_on_off_and_reset_read_back(ipmi_bmcs, make_driver):
@@ -166,15 +167,14 @@ def test_ipmi_emulator_refuses_to_bind_everywhere(tmp_path):
 def test_ipmi_emulator_power_delay(tmp_path, make_driver):
     node = {"name": "slow", "address": "127.0.0.3", "username": "u", "password": "p"}
     process = EmulatorProcess(
-        IPMI_MODULE, {"power_delay": 0.5, "bmcs": [node]}, tmp_path / "slow.json"
+        IPMI_MODULE, {"power_delay": 2.0, "bmcs": [node]}, tmp_path / "slow.json"
     )
     bmc_port = process.start()["bmcs"]["slow"]["port"]
     try:
         bmc = make_driver("ipmi", f"127.0.0.3:{bmc_port}", username="u", password="p")
         bmc.power_on()
         assert bmc.power_state() is PowerState.OFF
-        time.sleep(0.7)
-        assert bmc.power_state() is PowerState.ON
+        wait_until(lambda: bmc.power_state() is PowerState.ON, timeout=20, what="power on")
         bmc.close()
     finally:
         process.stop()

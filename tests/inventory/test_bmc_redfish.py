@@ -17,6 +17,7 @@ from inventory.bmc import (
 )
 from inventory.bmc.emulators import EmulatorProcess, require_loopback
 from tests.inventory.conftest import NODE1, NODE2, PASSWORD, SUSHY_MODULE, USERNAME
+from tests.waiting import wait_until
 
 
 def test_power_on_off_and_reset_read_back(redfish_url, make_driver):
@@ -38,12 +39,11 @@ def test_power_on_off_and_reset_read_back(redfish_url, make_driver):
 
 
 def test_power_delay_is_configurable(start_redfish, make_driver):
-    url = start_redfish(power_delay=0.6)
+    url = start_redfish(power_delay=2.0)
     bmc = make_driver("redfish", url)
     bmc.power_on()
     assert bmc.power_state() is PowerState.OFF  # still on its way
-    time.sleep(0.8)
-    assert bmc.power_state() is PowerState.ON
+    wait_until(lambda: bmc.power_state() is PowerState.ON, timeout=20, what="power on")
 
 
 def test_pxe_once_is_consumed_by_the_next_power_on(redfish_url, make_driver):
