@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from . import rawsql
 from .hrefs import href_for
 
 
@@ -93,9 +92,9 @@ def event(
 def save(events: list) -> list:
     """Write events made by `event`, in order, with the objects each involves: two queries
     however many."""
-    from .models import EventRelation
+    from .models import Event, EventRelation
 
-    rawsql.insert(events)
+    Event.objects.bulk_create(events)
     relations = []
     for saved in events:
         seen = set()
@@ -106,7 +105,7 @@ def save(events: list) -> list:
             seen.add(href)
             kind = obj._meta.model_name
             relations.append(EventRelation(event=saved, kind=kind, object_id=obj.uuid, href=href))
-    rawsql.insert(relations)
+    EventRelation.objects.bulk_create(relations)
     return events
 
 

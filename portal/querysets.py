@@ -4,23 +4,29 @@ Not a member → the row is simply not in the queryset (404). Role checks for wr
 `portal.permissions`; they start from rows these querysets already let the user see.
 """
 
+from django.apps import apps
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 from .roles import ASSIGNED_ROLES, ORG_ADMINS, Role
 
 
-def _member_rows(user, organization_ref: str, roles=None):
-    from .models import Member
+# The models are looked up by name: they import these querysets for their managers.
+def _member():
+    return apps.get_model("portal", "Member")
 
-    rows = Member.objects.filter(user=user, organization=OuterRef(organization_ref))
+
+def _project_membership():
+    return apps.get_model("portal", "ProjectMembership")
+
+
+def _member_rows(user, organization_ref: str, roles=None):
+    rows = _member().objects.filter(user=user, organization=OuterRef(organization_ref))
     return rows.filter(role__in=roles) if roles is not None else rows
 
 
 def _assigned_rows(user, project_ref: str, roles=ASSIGNED_ROLES):
-    from .models import ProjectMembership
-
-    return ProjectMembership.objects.filter(
+    return _project_membership().objects.filter(
         project=OuterRef(project_ref), member__user=user, member__role__in=roles
     )
 
@@ -41,12 +47,10 @@ def manageable_project_q(user, project_ref: str = "pk", organization_ref: str = 
 
 def users_reaching_project_q(project):
     """Q over users who can see `project` (the mirror image of visible_project_q)."""
-    from .models import Member, ProjectMembership
-
-    admins = Member.objects.filter(
+    admins = _member().objects.filter(
         user=OuterRef("pk"), organization=project.organization_id, role__in=ORG_ADMINS
     )
-    assigned = ProjectMembership.objects.filter(
+    assigned = _project_membership().objects.filter(
         project=project, member__user=OuterRef("pk"), member__role__in=ASSIGNED_ROLES
     )
     return Q(Exists(admins)) | Q(Exists(assigned))

@@ -119,9 +119,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # psycopg prepares no statement by itself (Django's default, kind to connection poolers),
-    # but does prepare those the provisioning hot path asks for (portal.rawsql).
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+    # Parameters bound on the server, and a statement the connection has run a few times
+    # prepared (psycopg's prepare_threshold): PostgreSQL then plans the ORM's repeated
+    # statements (a booting server's dozen, the device list's) once per connection, where
+    # planning their joins had cost it several times running them. Behind PgBouncer in
+    # transaction mode this needs PgBouncer 1.21 or newer with max_prepared_statements set.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

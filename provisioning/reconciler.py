@@ -15,7 +15,6 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,7 +23,7 @@ from inventory.bmc import BmcError
 from inventory.models import Machine
 from portal import audit
 
-from . import runner, tasks
+from . import doorbell, ledger
 from .models import Device, Operation, Step
 
 logger = logging.getLogger(__name__)
@@ -46,10 +45,8 @@ def expire_leases(now) -> int:
     stale = Step.objects.filter(state=Step.State.RUNNING, lease_expires_at__lt=now)
     rows = list(stale.values_list("pk", "operation_id", "operation__device__facility__code"))
     for step_id, operation_id, facility in rows:
-        if Step.objects.filter(
-            pk=step_id, state=Step.State.RUNNING, lease_expires_at__lt=now
-        ).update(state=Step.State.PENDING, lease_expires_at=None):
-            tasks.ring(operation_id, facility)
+        if ledger.expire_lease(step_id, now):
+            doorbell.ring(operation_id, facility)
     return len(rows)
 
 
@@ -67,7 +64,7 @@ def ring_stalled(now) -> int:
     )
     rows = list(due)
     for operation_id, facility in rows:
-        tasks.ring(operation_id, facility)
+        doorbell.ring(operation_id, facility)
     return len(rows)
 
 
@@ -79,12 +76,12 @@ def fail_overdue(now) -> int:
         )
     )
     for operation in overdue:
-        waiting = runner.waiting_step(operation)
+        waiting = ledger.waiting_step(operation)
         what = waiting.name.replace("_", " ") if waiting else "the operation"
-        runner.fail(
+        ledger.fail(
             operation,
             f"Timed out waiting for {what}.",
-            machine_fault=operation.kind in runner.MACHINE_FAULT_KINDS,
+            machine_fault=operation.kind in ledger.MACHINE_FAULT_KINDS,
         )
     return len(overdue)
 
@@ -109,7 +106,7 @@ def restart_silent_installers(now) -> int:
     for step in silent:
         operation = step.operation
         last_sign = max(filter(None, [step.started_at, operation.agent_seen_at]))
-        runner.installer_silent(operation, step, (now - last_sign).total_seconds())
+        ledger.installer_silent(operation, step, (now - last_sign).total_seconds())
     return len(silent)
 
 
@@ -121,25 +118,7 @@ def settle_orphans(now) -> int:
         .select_related("project")
     )
     for device in orphans:
-        final = (
-            Device.State.DELETED
-            if device.state == Device.State.DEPROVISIONING
-            else (Device.State.FAILED)
-        )
-        with transaction.atomic():
-            if Device.objects.filter(pk=device.pk, state=device.state).update(
-                state=final,
-                current_step="",
-                failure_reason=device.failure_reason or "No operation was moving this server.",
-            ):
-                audit.record(
-                    "device.orphaned",
-                    actor=None,
-                    text=f"{device.hostname} was {device.state} with nothing moving "
-                    f"it; now {final}",
-                    project=device.project,
-                    objects=[device],
-                )
+        ledger.settle_orphan(device)
     return len(orphans)
 
 
@@ -153,7 +132,7 @@ def queue_power_checks(now) -> int:
         .values_list("pk", "facility__code")[: settings.POWER_DRIFT_BATCH]
     )
     for machine_id, facility in machines:
-        tasks.check_power_drift.apply_async(args=[machine_id], queue=tasks.site_queue(facility))
+        doorbell.check_power(machine_id, facility)
     return len(machines)
 
 

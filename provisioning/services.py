@@ -9,19 +9,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from inventory import services as inventory_services
 from inventory.models import Facility, IPBlock, IPReservation, Metro, OperatingSystem, Plan
-from portal import audit, tokens
+from portal import audit
 from portal.errors import Conflict, ServiceError
 from portal.models import Project, SSHKey, User
 from portal.permissions import can_manage_project, can_operate_project, require
 
-from . import allocation, sql, tasks, usage
+from . import allocation, ledger, usage
 from .models import Batch, Device, IPAssignment, Operation
 from .workflows import WORKFLOWS
 
@@ -204,49 +203,6 @@ def _root_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(20))
 
 
-def _new_operation(
-    device: Device, kind: str, acting_user: User | None, params: dict | None = None
-) -> Operation:
-    return Operation(
-        device=device,
-        machine=device.machine,
-        kind=kind,
-        params=params or {},
-        created_by=acting_user,
-        agent_token_digest="",
-        deadline=timezone.now() + timedelta(seconds=settings.OPERATION_DEADLINE_SECONDS),
-    )
-
-
-def _open(operations: list[Operation]) -> None:
-    """Write the steps of operations just created; ring each one's doorbell on commit."""
-    sql.create_steps(operations)
-    doorbells = [(operation.pk, operation.device.facility.code) for operation in operations]
-    transaction.on_commit(lambda: tasks.ring_all(doorbells))
-
-
-def start_operation(
-    device: Device, kind: str, *, acting_user: User | None, params: dict | None = None
-) -> Operation:
-    """Open an operation and its steps in the caller's transaction; run it once committed."""
-    try:
-        with transaction.atomic():
-            operation = _new_operation(device, kind, acting_user, params)
-            operation.save()
-    except IntegrityError as exc:
-        raise Conflict(
-            "Another action is still running on this server; try again when it has finished."
-        ) from exc
-    _open([operation])
-    if kind != Operation.Kind.PROVISION:
-        # The tenant sees the transition at once; provisioning starts "queued" until a worker
-        # picks it up.
-        running = WORKFLOWS[kind].running
-        Device.objects.filter(pk=device.pk).update(state=running)
-        device.state = running
-    return operation
-
-
 @transaction.atomic
 def create_devices(
     *, project: Project, acting_user: User, request: DeviceRequest, batch: Batch | None = None
@@ -320,12 +276,7 @@ def create_devices(
             for device in devices
         ]
     )
-    # New devices have no operation yet: nothing to conflict with.
-    _open(
-        Operation.objects.bulk_create(
-            _new_operation(device, Operation.Kind.PROVISION, acting_user) for device in devices
-        )
-    )
+    ledger.open_provisions(devices, acting_user)
     return devices
 
 
@@ -390,7 +341,7 @@ def perform_action(
             usage.switch_os(device, target)
             device.operating_system = target
             device.save(update_fields=["operating_system", "updated_at"])
-    operation = start_operation(device, action, acting_user=acting_user, params=params)
+    operation = ledger.start_operation(device, action, acting_user=acting_user, params=params)
     audit.record(
         f"device.{action}",
         actor=acting_user,
@@ -466,18 +417,9 @@ def delete_device(*, device: Device, acting_user: User, force: bool = False) -> 
                 "Another action is still running on this server; wait for it, or use force_delete."
             )
         # Deleting a server that is still installing stops the install: nobody wants it.
-        Operation.objects.filter(pk=open_operation.pk, state=Operation.State.RUNNING).update(
-            state=Operation.State.CANCELLED,
-            finished_at=timezone.now(),
-            error="Cancelled: the server is being deleted.",
-            agent_token_digest="",
-            agent_address=None,
-        )
-    operation = start_operation(
+        ledger.cancel(open_operation, "Cancelled: the server is being deleted.")
+    operation = ledger.start_operation(
         device, Operation.Kind.DEPROVISION, acting_user=acting_user, params={"force": force}
-    )
-    Device.objects.filter(pk=device.pk).update(
-        state=Device.State.DEPROVISIONING, current_step="", provisioning_percentage=None
     )
     usage.close_device(device)
     audit.record(
@@ -559,17 +501,6 @@ def unassign_ip(*, assignment: IPAssignment, acting_user: User) -> None:
         objects=[device, assignment.reservation],
     )
     assignment.delete()
-
-
-def issue_agent_token(operation: Operation, address: str) -> str:
-    """A fresh bearer token for the installer agent of this operation, usable only from
-    `address` (the machine's, which it is handed to), stored as a digest; the one before stops
-    working. Booting the installer is its first sign of life."""
-    token = tokens.random_secret()
-    Operation.objects.filter(pk=operation.pk).update(
-        agent_token_digest=tokens.digest(token), agent_address=address, agent_seen_at=timezone.now()
-    )
-    return token
 
 
 @transaction.atomic

@@ -69,9 +69,9 @@ def _test_settings(settings):
     cache.clear()
     yield
     # The runner keeps BMC sessions per thread across passes; a test's BMCs die with the test.
-    from provisioning import runner
+    from provisioning import actions
 
-    runner.close_sessions()
+    actions.close_sessions()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from django.conf import settings
 
 from portal import tokens
 
-from .. import sql
+from ..ledger import sql
 from ..models import Operation
 from .metadata import ssh_key_lines
 

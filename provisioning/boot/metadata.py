@@ -8,7 +8,7 @@ from django.conf import settings
 from inventory import ipam
 from portal.hrefs import href_for
 
-from .. import sql
+from ..ledger import sql
 from ..models import Device, IPAssignment
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

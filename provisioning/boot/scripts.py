@@ -11,9 +11,9 @@ from django.conf import settings
 
 from inventory.models import Machine
 
-from .. import services, sql
+from .. import ledger
+from ..ledger import sql
 from ..models import Device, Operation
-from ..runner import advance_waiting
 from .metadata import boot_base_url
 
 HEADER = "#!ipxe"
@@ -62,7 +62,7 @@ def _installer_urls(operation: Operation) -> tuple[str, str]:
 def installer(operation: Operation, address: str) -> str:
     """Boot the installer (or rescue) kernel with a fresh token for the machine at `address`;
     older tokens stop working."""
-    token = services.issue_agent_token(operation, address)
+    token = ledger.issue_agent_token(operation, address)
     kernel, initrd = _installer_urls(operation)
     arguments = " ".join(
         [
@@ -102,7 +102,7 @@ def script_for(machine: Machine, address: str) -> str:
             # Nothing to install: the user's own iPXE is the installer, and it has started.
             script = custom(device)
             if script is not None:
-                advance_waiting(operation, "await_agent")
+                ledger.advance_waiting(operation, "await_agent")
                 return script
         return installer(operation, address)
     device = (

@@ -13,7 +13,6 @@ import logging
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -21,9 +20,9 @@ from inventory.models import Machine
 from portal import audit
 from portal.api.errors import json_errors
 
-from .. import sql
+from .. import ledger
+from ..ledger import sql
 from ..models import Device, Operation
-from ..runner import advance_waiting, fail, record_progress
 from . import agent, scripts
 from .metadata import build_metadata, ec2_tree
 
@@ -133,8 +132,7 @@ def _agent_operation(request: HttpRequest) -> tuple[Operation | None, JsonRespon
         )
     if operation.state != Operation.State.RUNNING:
         return None, json_errors(410, f"This operation is over ({operation.state}).")
-    # Every call is a heartbeat (see reconciler.restart_silent_installers).
-    Operation.objects.filter(pk=operation.pk).update(agent_seen_at=timezone.now())
+    ledger.heartbeat(operation)  # every call is one
     return operation, None
 
 
@@ -217,7 +215,7 @@ def agent_progress(request: HttpRequest) -> HttpResponse:
             return json_errors(422, *problems)
         reports = [_report(body)]
     with audit.batch():
-        record_progress(operation, reports)
+        ledger.record_progress(operation, reports)
     return HttpResponse(status=204)
 
 
@@ -235,8 +233,8 @@ def agent_done(request: HttpRequest) -> HttpResponse:
     device = operation.device
     with transaction.atomic(), audit.batch():
         # The installer's end hands the progress bar back to the workflow's next step.
-        record_progress(operation, reports, move_bar=False)
-        finished = advance_waiting(
+        ledger.record_progress(operation, reports, move_bar=False)
+        finished = ledger.advance_waiting(
             operation,
             "await_agent",
             record_event=lambda: audit.record(
@@ -268,8 +266,8 @@ def agent_fail(request: HttpRequest) -> HttpResponse:
     if not isinstance(step, str) or not step.strip() or not isinstance(message, str):
         return json_errors(422, "step (a non-empty string) and message (a string) are required.")
     with transaction.atomic(), audit.batch():
-        record_progress(operation, reports, move_bar=False)
-        fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
+        ledger.record_progress(operation, reports, move_bar=False)
+        ledger.fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
     return HttpResponse(status=204)
 
 
@@ -360,7 +358,7 @@ def phone_home(request: HttpRequest) -> HttpResponse:
         )
 
     with transaction.atomic(), audit.batch():
-        if operation is None or not advance_waiting(
+        if operation is None or not ledger.advance_waiting(
             operation, "await_phone_home", record_event=lambda: record(True)
         ):
             record(False)

@@ -8,7 +8,7 @@ import pytest
 from inventory.models import Machine
 from portal import tokens
 from portal.models import Event
-from provisioning import services
+from provisioning import ledger, services
 from provisioning.models import Device, Operation
 
 from .conftest import activate, open_operation, stage, step_state
@@ -45,7 +45,7 @@ def machine_address(token: str | None) -> str:
 
 def booted(operation: Operation) -> str:
     """The token the iPXE script would carry for this operation (served to its machine)."""
-    return services.issue_agent_token(operation, operation.machine.provisioning_address)
+    return ledger.issue_agent_token(operation, operation.machine.provisioning_address)
 
 
 @pytest.fixture

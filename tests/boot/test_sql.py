@@ -1,7 +1,7 @@
-"""provisioning.sql reads rows as the ORM does: the same values, converted the same way, on
+"""provisioning.ledger.sql reads rows as the ORM does: the same values, converted the same way, on
 PostgreSQL and on SQLite (make test runs this folder on both)."""
 
-from provisioning import sql
+from provisioning.ledger import sql
 from provisioning.models import Device, Operation
 
 

@@ -3,7 +3,8 @@
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from provisioning import runner, services
+from provisioning import ledger, services
+from provisioning.ledger import outcomes
 from provisioning.models import Batch
 from tests.provisioning.factories import make_site, request_for
 
@@ -18,17 +19,17 @@ def test_a_batch_settles_with_its_last_device(web, alice, django_capture_on_comm
         )
     first, *rest = [d.operations.get() for d in good.devices.order_by("pk")]
 
-    runner.finish(first, succeeded=True)
+    ledger.finish(first, succeeded=True)
     good.refresh_from_db()
     assert good.state == Batch.State.IN_PROGRESS
     for operation in rest:
-        runner.finish(operation, succeeded=True)
+        ledger.finish(operation, succeeded=True)
     good.refresh_from_db()
     assert good.state == Batch.State.COMPLETED
 
     failing, succeeding = [d.operations.get() for d in bad.devices.order_by("pk")]
-    runner.fail(failing, "the installer gave up")
-    runner.finish(succeeding, succeeded=True)
+    ledger.fail(failing, "the installer gave up")
+    ledger.finish(succeeding, succeeded=True)
     bad.refresh_from_db()
     assert bad.state == Batch.State.FAILED
 
@@ -42,7 +43,7 @@ def test_settling_a_device_does_not_read_its_whole_batch(
             project=web, acting_user=alice, requests=[request_for(*site, quantity=30)]
         )
     with CaptureQueriesContext(connection) as captured:
-        runner._settle_batch(batch.pk)
+        outcomes._settle_batch(batch.pk)
     # One probe that stops at the first device still provisioning, not 30 states read (each
     # device of a batch of a thousand settles, so that was a million rows).
     [probe] = captured

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from inventory.bmc import BootDevice, BootOverride, PowerState
 from inventory.models import Machine
-from provisioning import reconciler, runner, services
+from provisioning import actions, ledger, reconciler, runner, services
 from provisioning.models import Device, Operation, Step
+from tests import broker
 from tests.inventory import factories as inv
 from tests.inventory.conftest import NODE1, NODE2, PASSWORD, USERNAME
 from tests.provisioning.factories import make_site, request_for
@@ -68,8 +69,8 @@ def test_provision_walks_its_steps_and_waits_without_holding_a_worker(deployed):
         assert bmc.power_state() == PowerState.ON
     # The installer's end puts the next wait in place at once, with no worker pass: the
     # installer reboots the machine itself, and its one-time network boot is used up.
-    assert runner.advance_waiting(operation, "await_agent")
-    assert not runner.advance_waiting(operation, "await_agent")  # already moved on
+    assert ledger.advance_waiting(operation, "await_agent")
+    assert not ledger.advance_waiting(operation, "await_agent")  # already moved on
     assert steps(operation)[3:] == [("await_phone_home", "waiting")]
     device.refresh_from_db()
     assert (device.current_step, device.provisioning_percentage) == (
@@ -78,7 +79,7 @@ def test_provision_walks_its_steps_and_waits_without_holding_a_worker(deployed):
     )
     with bmc_of(device.machine) as bmc:
         assert bmc.boot_device() == BootOverride(BootDevice.DISK, persistent=True)
-    assert runner.advance_waiting(operation, "await_phone_home")
+    assert ledger.advance_waiting(operation, "await_phone_home")
     device.refresh_from_db()
     assert device.state == "active"
     device.refresh_from_db()
@@ -113,7 +114,8 @@ def test_a_stale_worker_result_is_fenced_off(deployed):
     step.refresh_from_db()
     assert (step.state, step.generation) == ("done", 2)
     # Worker A wakes up and finishes its (generation 1) run of the step: fenced off.
-    assert runner._complete(operation, step, 1) is False
+    step.generation = 1
+    assert ledger.complete(operation, step) is False
     step.refresh_from_db()
     assert (step.state, step.generation) == ("done", 2)
 
@@ -126,7 +128,7 @@ def test_step_updates_compare_and_set_on_the_steps_own_row(deployed):
     operation = device.operations.get()
     with CaptureQueriesContext(connection) as captured:
         runner.run(operation.pk)
-        assert runner.advance_waiting(operation, "await_agent")
+        assert ledger.advance_waiting(operation, "await_agent")
     # (Prepared statements are logged as "QUERY = '…' - PARAMS = …".)
     updates = [q["sql"] for q in captured if re.search(r'UPDATE "?provisioning_step"? ', q["sql"])]
     assert len(updates) >= 4
@@ -134,19 +136,17 @@ def test_step_updates_compare_and_set_on_the_steps_own_row(deployed):
 
 
 def test_a_stale_worker_claims_nothing_with_its_late_result(deployed):
-    """A worker records a step done in the statement that claims the next one: a late result
-    neither completes the step nor takes the next one."""
+    """A worker whose step was taken over cannot record it done, so it stops there and never
+    takes the next one; nor can it claim a step as it read it before."""
     device, _ = deployed
     operation = device.operations.get()
-    first, second = operation.steps.filter(index__in=[0, 1]).order_by("index")
+    first = operation.steps.get(index=0)
     # Worker B took the first step over (generation 2) and is still running it.
     Step.objects.filter(pk=first.pk).update(state="running", generation=2)
-    first.state, first.generation, first.operation = "running", 1, operation
-    claimed = runner._claim(
-        second, 1, runner._claim_outcome(operation, second, timezone.now()), timezone.now(),
-        acted=(first, 1),
-    )  # fmt: skip
-    assert claimed is None
+    first.state, first.generation = "running", 1
+    assert ledger.complete(operation, first) is False
+    first.state, first.generation = "pending", 0  # worker A's picture from before B's claim
+    assert ledger.claim(operation, first, timezone.now()) is False
     assert list(operation.steps.filter(index__in=[0, 1]).values_list("state", "generation")) == [
         ("running", 2),
         ("pending", 0),
@@ -231,8 +231,8 @@ def test_a_machine_faster_than_the_worker_still_counts(deployed):
     """The agent can finish before the runner has even marked the power cycle done."""
     device, _ = deployed
     operation = device.operations.get()
-    assert not runner.advance_waiting(operation, "await_phone_home")  # the agent comes first
-    assert runner.advance_waiting(operation, "await_agent")  # nothing has run yet
+    assert not ledger.advance_waiting(operation, "await_phone_home")  # the agent comes first
+    assert ledger.advance_waiting(operation, "await_agent")  # nothing has run yet
     runner.run(operation.pk)
     assert steps(operation) == [
         ("set_boot_pxe", "done"),
@@ -243,11 +243,11 @@ def test_a_machine_faster_than_the_worker_still_counts(deployed):
 
 
 @pytest.fixture
-def rung(monkeypatch):
-    """Operation ids whose doorbell rang (tasks.ring, after commit)."""
-    calls = []
-    monkeypatch.setattr(runner.tasks, "ring", lambda pk, *args, **kwargs: calls.append(pk))
-    return calls
+def rung():
+    """Operation ids whose doorbell reached the broker since the test began (its site's queue:
+    `site.sv1`, the facility make_site makes)."""
+    broker.purge("site.sv1")
+    return lambda: broker.operations_rung("site.sv1")
 
 
 def test_a_wait_after_a_wait_starts_without_a_worker_pass(
@@ -257,20 +257,20 @@ def test_a_wait_after_a_wait_starts_without_a_worker_pass(
     operation = device.operations.get()
     runner.run(operation.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        assert runner.advance_waiting(operation, "await_agent")
-    assert rung == []
+        assert ledger.advance_waiting(operation, "await_agent")
+    assert rung() == []
     assert steps(operation)[-1] == ("await_phone_home", "waiting")
 
     # A step to act on next (deprovisioning: power off after the wipe) is the runner's.
-    assert runner.advance_waiting(operation, "await_phone_home")
+    assert ledger.advance_waiting(operation, "await_phone_home")
     device.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         deprovision = services.delete_device(device=device, acting_user=alice)
     runner.run(deprovision.pk)
-    rung.clear()
+    rung()  # the deletion's own doorbell
     with django_capture_on_commit_callbacks(execute=True):
-        assert runner.advance_waiting(deprovision, "await_agent")
-    assert rung == [deprovision.pk]
+        assert ledger.advance_waiting(deprovision, "await_agent")
+    assert rung() == [deprovision.pk]
 
 
 def test_a_wait_whose_steps_before_are_still_running_is_left_to_the_runner(
@@ -282,8 +282,8 @@ def test_a_wait_whose_steps_before_are_still_running_is_left_to_the_runner(
     operation.steps.filter(name="set_boot_pxe").update(state="done")
     operation.steps.filter(name="power_cycle").update(state="running")
     with django_capture_on_commit_callbacks(execute=True):
-        assert runner.advance_waiting(operation, "await_agent")
-    assert rung == [operation.pk]
+        assert ledger.advance_waiting(operation, "await_agent")
+    assert rung() == [operation.pk]
     assert steps(operation)[2:] == [("await_agent", "done"), ("await_phone_home", "pending")]
 
 
@@ -294,11 +294,11 @@ def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(
 
     device, _ = deployed
     operation = device.operations.get()
-    pool = runner._drivers.pool
+    pool = actions._drivers.pool
     runner.run(operation.pk)
     [(first, _, _)] = pool.drivers.values()
-    assert runner.advance_waiting(operation, "await_agent")
-    assert runner.advance_waiting(operation, "await_phone_home")
+    assert ledger.advance_waiting(operation, "await_agent")
+    assert ledger.advance_waiting(operation, "await_phone_home")
     device.refresh_from_db()
     with django_capture_on_commit_callbacks():
         power_off = services.perform_action(device=device, acting_user=alice, action="power_off")
@@ -314,7 +314,7 @@ def test_a_bmc_session_outlives_one_pass_but_not_new_credentials_or_idleness(
 
     pool.close_idle(settings.BMC_SESSION_IDLE_SECONDS)
     assert pool.drivers  # just used: kept
-    runner.close_sessions()
+    actions.close_sessions()
     assert not pool.drivers and not pool.services
 
 
@@ -341,7 +341,7 @@ def test_a_silent_installer_is_booted_once_more_then_its_machine_is_given_up(
     operation = device.operations.get()
     runner.run(operation.pk)
     assert steps(operation)[2] == ("await_agent", "waiting")
-    services.issue_agent_token(operation, first.provisioning_address)
+    ledger.issue_agent_token(operation, first.provisioning_address)
 
     # A call within the silence is a heartbeat: nothing happens.
     _quiet_for(operation, 30)
@@ -391,9 +391,9 @@ def test_the_installers_end_is_not_undone_by_a_late_reconciler(deployed):
     runner.run(operation.pk)
     [waiting] = Step.objects.filter(operation=operation, name="await_agent")
     _quiet_for(operation, 61)
-    assert runner.advance_waiting(operation, "await_agent")  # the agent's done, just in time
+    assert ledger.advance_waiting(operation, "await_agent")  # the agent's done, just in time
     operation.refresh_from_db()
-    runner.installer_silent(operation, waiting, 61)  # what the reconciler had read before
+    ledger.installer_silent(operation, waiting, 61)  # what the reconciler had read before
     assert steps(operation)[:3] == [
         ("set_boot_pxe", "done"),
         ("power_cycle", "done"),

@@ -10,6 +10,7 @@ from inventory.models import IPReservation, Machine
 from portal.errors import Conflict, Forbidden, ServiceError
 from provisioning import allocation, services
 from provisioning.models import Device, IPAssignment, Operation
+from tests import broker
 from tests.provisioning.factories import make_site, request_for
 
 
@@ -25,17 +26,16 @@ def create(project, user, site, **fields):
 
 
 def test_create_allocates_machines_addresses_and_queues_provisioning(
-    web, alice, site, django_capture_on_commit_callbacks, monkeypatch
+    web, alice, site, django_capture_on_commit_callbacks
 ):
-    rung = []
-    monkeypatch.setattr(
-        services.tasks, "ring_all", lambda doorbells: rung.extend(pk for pk, _ in doorbells)
-    )
+    queue = "site.sv1"
+    broker.purge(queue)
     with django_capture_on_commit_callbacks() as callbacks:
         devices = create(web, alice, site, quantity=2)
-        assert rung == []  # only after commit
+        assert broker.drain(queue) == []  # only after commit
     for callback in callbacks:
         callback()
+    rung = broker.operations_rung(queue)
     assert [d.hostname for d in devices] == ["c3-small-01", "c3-small-02"]
     assert {d.state for d in devices} == {"queued"}
     assert Machine.objects.filter(state="allocated").count() == 2
@@ -51,7 +51,7 @@ def test_create_allocates_machines_addresses_and_queues_provisioning(
         assert shapes == [(4, 31, False), (4, 31, True), (6, 127, True)]
         assert device.operations.get().kind == "provision"
         assert device.root_password and device.root_password_expires_at
-    # One doorbell per operation (other callbacks, such as the API cache's, may come too).
+    # One doorbell per operation, on the facility's queue.
     assert sorted(rung) == sorted(
         Operation.objects.filter(device__in=devices).values_list("pk", flat=True)
     )

@@ -1,34 +1,23 @@
 """Doorbells: what reaches the broker when operations open, and what a batch message runs."""
 
-import pytest
 from django.db import connection
 
-from provisioning import services, tasks
+from provisioning import doorbell, services, tasks
 from provisioning.models import Step
+from tests import broker
 from tests.provisioning.factories import make_site, request_for
 
 
-@pytest.fixture
-def published(monkeypatch):
-    """(task name, args, queue) of every message sent, in order (the broker is not needed)."""
-    sent = []
-    for task in (tasks.run_operation, tasks.run_operations):
-        monkeypatch.setattr(
-            task,
-            "apply_async",
-            lambda args, queue, task=task, **options: sent.append((task.name, args, queue)),
-        )
-    return sent
-
-
-def test_operations_opened_together_share_messages_per_site(published, monkeypatch):
-    monkeypatch.setattr(tasks, "RING_TOGETHER", 3)
-    tasks.ring_all([(n, "sv15") for n in range(1, 8)] + [(8, "am6"), (9, "am6")])
-    assert published == [
-        ("provisioning.tasks.run_operations", [[1, 2, 3]], "site.sv15"),
-        ("provisioning.tasks.run_operations", [[4, 5, 6]], "site.sv15"),
-        ("provisioning.tasks.run_operation", [7], "site.sv15"),
-        ("provisioning.tasks.run_operations", [[8, 9]], "site.am6"),
+def test_operations_opened_together_share_messages_per_site(monkeypatch):
+    queues = ("site.tq1", "site.tq2")
+    broker.purge(*queues)
+    monkeypatch.setattr(doorbell, "RING_TOGETHER", 3)
+    doorbell.ring_all([(n, "tq1") for n in range(1, 8)] + [(8, "tq2"), (9, "tq2")])
+    assert broker.drain(*queues) == [
+        ("provisioning.tasks.run_operations", [[1, 2, 3]], "site.tq1"),
+        ("provisioning.tasks.run_operations", [[4, 5, 6]], "site.tq1"),
+        ("provisioning.tasks.run_operation", [7], "site.tq1"),
+        ("provisioning.tasks.run_operations", [[8, 9]], "site.tq2"),
     ]
 
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from inventory.models import OperatingSystem
-from provisioning import runner, services
+from provisioning import ledger, services
 from provisioning.models import Device, Operation
 from tests.inventory import factories as inv
 from tests.provisioning.factories import make_site, request_for
@@ -68,9 +68,9 @@ def finish(device: Device, succeeded: bool = True) -> Device:
     """The device's open operation ends (as the runner ends it when its last step is done)."""
     operation = device.operations.get(state=Operation.State.RUNNING)
     if succeeded:
-        runner.finish(operation, succeeded=True)
+        ledger.finish(operation, succeeded=True)
     else:
-        runner.fail(operation, "installer crashed")
+        ledger.fail(operation, "installer crashed")
     device.refresh_from_db()
     return device
 

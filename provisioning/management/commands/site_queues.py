@@ -9,7 +9,7 @@ as `make run` does).
 from django.core.management.base import BaseCommand, CommandError
 
 from inventory.models import Facility
-from provisioning.tasks import site_queue
+from provisioning.doorbell import site_queue
 
 
 class Command(BaseCommand):

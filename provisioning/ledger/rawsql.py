@@ -10,9 +10,7 @@ text): the instances are the ones a queryset would have made.
 """
 
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
 
 from django.db import connection
 from django.db.models import Model
@@ -62,44 +60,10 @@ class Columns:
         return self.model.from_db(conn.alias, self._names, values)
 
 
-@contextmanager
-def _cursor(prepare: bool = True):
-    """Django's cursor; on PostgreSQL, one whose statements are prepared (see below)."""
-    if connection.vendor != "postgresql" or not prepare:
-        with connection.cursor() as cursor:
-            yield cursor
-        return
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = _prepared_cursor()(connection.connection)
-    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(raw) as cursor:
-        yield cursor
-
-
-@cache
-def _prepared_cursor():
-    import psycopg
-
-    class Prepared(psycopg.Cursor):
-        """Binds parameters on the server and prepares every statement (psycopg keeps them
-        per connection), so that PostgreSQL plans each of these statements once per connection
-        rather than on every run: planning a five-table join cost it several times running it.
-        (Django leaves prepared statements off for the rest, for the sake of connection
-        poolers; PgBouncer keeps prepared statements since 1.21 with max_prepared_statements.)
-        """
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
-
-    return Prepared
-
-
 def select(sql: str, params: Sequence | Mapping, *shapes: Columns) -> list[tuple]:
     """Run a SELECT whose columns are `shapes`' columns in order (then any extra ones): each
     row as a tuple of one instance per shape, followed by the extra values as read."""
-    with _cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
     rows = []
@@ -114,10 +78,9 @@ def select(sql: str, params: Sequence | Mapping, *shapes: Columns) -> list[tuple
     return rows
 
 
-def execute(sql: str, params: Sequence | Mapping, *, prepare: bool = True) -> int:
-    """Run an INSERT, UPDATE or DELETE; the number of rows it touched. `prepare=False` for a
-    statement whose text changes from run to run (a list of values of any length)."""
-    with _cursor(prepare) as cursor:
+def execute(sql: str, params: Sequence | Mapping) -> int:
+    """Run an INSERT, UPDATE or DELETE; the number of rows it touched."""
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -125,38 +88,3 @@ def execute(sql: str, params: Sequence | Mapping, *, prepare: bool = True) -> in
 def at(moment: datetime | None):
     """A datetime as a parameter, stored the way the ORM stores it (SQLite keeps text in UTC)."""
     return connection.ops.adapt_datetimefield_value(moment)
-
-
-# Past this many rows, bulk_create's per-row cost is the lower one (PostgreSQL: it sends a
-# column of values as one array where a VALUES list binds each value on its own).
-FEW_ROWS = 50
-
-
-def insert(objects: Sequence[Model]) -> None:
-    """INSERT instances of one model with the values the ORM would write (each field's
-    pre_save and get_db_prep_save) and give them their new primary keys: for the few rows a
-    hot request writes, bulk_create without its per-statement cost (many rows: bulk_create)."""
-    if not objects:
-        return
-    if len(objects) > FEW_ROWS:
-        type(objects[0])._default_manager.bulk_create(objects)
-        return
-    meta = type(objects[0])._meta
-    fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
-    columns = ", ".join(f'"{field.column}"' for field in fields)
-    row = f"({', '.join(['%s'] * len(fields))})"
-    values = [
-        field.get_db_prep_save(field.pre_save(obj, True), connection)
-        for obj in objects
-        for field in fields
-    ]
-    with _cursor(prepare=False) as cursor:
-        cursor.execute(
-            f'INSERT INTO "{meta.db_table}" ({columns}) VALUES {", ".join([row] * len(objects))}'
-            f' RETURNING "{meta.pk.column}"',
-            values,
-        )
-        keys = [found for (found,) in cursor.fetchall()]
-    for obj, key in zip(objects, keys, strict=True):
-        setattr(obj, meta.pk.attname, key)
-        obj._state.adding, obj._state.db = False, connection.alias

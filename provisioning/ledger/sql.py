@@ -9,11 +9,11 @@ import ipaddress
 from inventory.models import Facility, IPReservation, Machine, MachineNic, OperatingSystem, Plan
 from inventory.models import Metro as MetroModel
 from portal.models import Organization, Project, SSHKey
-from portal.rawsql import Columns, at, execute, select
 
-from .api.cache import devices_changed
-from .models import Device, IPAssignment, Operation, Step
-from .workflows import WAITING_STEPS, WORKFLOWS
+from ..api.cache import devices_changed
+from ..models import Device, IPAssignment, Operation, Step
+from ..workflows import WAITING_STEPS, WORKFLOWS
+from .rawsql import Columns, at, execute, select
 
 OPERATION = Operation._meta.db_table
 STEP = Step._meta.db_table
@@ -102,15 +102,11 @@ _OPERATION_RUNNING = f"""EXISTS (SELECT 1 FROM {OPERATION} o WHERE o.id = {STEP}
 _CLAIMABLE = f"""id = %(step)s AND generation = %(seen_generation)s AND state = %(seen_state)s
     AND {_OPERATION_RUNNING}"""
 
-# The step acted on is still ours (generation and lease unchanged): only then is it done.
-_OURS = "id = %(done)s AND generation = %(held)s AND state = %(step_running)s"
 
-
-def claim(step: Step, generation: int, outcome: dict, now, acted: tuple[Step, int] | None) -> int:
+def claim(step: Step, generation: int, outcome: dict, now) -> int:
     """Claim `step` into `outcome` (state, lease_expires_at, and error / finished_at where the
-    outcome sets them) and, in the same statement, mark the step `acted` on done if our lease on
-    it holds. The number of rows written: 1 or 0 without `acted`; with it, 2 (both), 1 (one of
-    them; the rows say which) or 0."""
+    outcome sets them) with a new generation: 1 if its row was still as read and its operation
+    running, else 0."""
     params = {
         "step": step.pk,
         "seen_generation": step.generation,
@@ -121,48 +117,19 @@ def claim(step: Step, generation: int, outcome: dict, now, acted: tuple[Step, in
         "now": at(now),
         "lease": at(outcome["lease_expires_at"]),
     }
-    if acted is None:
-        sets = [
-            "generation = %(generation)s",
-            "attempts = attempts + 1",
-            "started_at = %(now)s",
-            "not_before = NULL",
-            "state = %(state)s",
-            "lease_expires_at = %(lease)s",
-        ]
-        if "error" in outcome:
-            sets.append("error = ''")
-        if "finished_at" in outcome:
-            sets.append("finished_at = %(now)s")
-        return execute(f"UPDATE {STEP} SET {', '.join(sets)} WHERE {_CLAIMABLE}", params)
-    done, held = acted
-    params.update(
-        done=done.pk, held=held, step_running=Step.State.RUNNING, finished=Step.State.DONE
-    )
-    this = "CASE WHEN id = %(step)s THEN"
-    # Both arms of a CASE must have a type PostgreSQL can tell: a lease is written only by a
-    # claim into `running`; otherwise both rows end with none.
-    lease = f"{this} %(lease)s ELSE NULL END" if outcome["lease_expires_at"] is not None else "NULL"
-    # The claimed row keeps its error and finish time unless the outcome sets them.
-    error = "''" if "error" in outcome else "error"
-    finished_at = "%(now)s" if "finished_at" in outcome else "finished_at"
     sets = [
-        f"state = {this} %(state)s ELSE %(finished)s END",
-        f"generation = {this} %(generation)s ELSE generation END",
-        f"attempts = {this} attempts + 1 ELSE attempts END",
-        f"started_at = {this} %(now)s ELSE started_at END",
-        f"not_before = {this} NULL ELSE not_before END",
-        f"lease_expires_at = {lease}",
-        f"error = {this} {error} ELSE '' END",
-        f"finished_at = {this} {finished_at} ELSE %(now)s END",
+        "generation = %(generation)s",
+        "attempts = attempts + 1",
+        "started_at = %(now)s",
+        "not_before = NULL",
+        "state = %(state)s",
+        "lease_expires_at = %(lease)s",
     ]
-    # The next step is claimed only if the one before is still ours to complete (as the
-    # statement's snapshot sees it).
-    return execute(
-        f"""UPDATE {STEP} SET {", ".join(sets)}
-        WHERE ({_OURS}) OR ({_CLAIMABLE} AND EXISTS (SELECT 1 FROM {STEP} s WHERE s.{_OURS}))""",
-        params,
-    )
+    if "error" in outcome:
+        sets.append("error = ''")
+    if "finished_at" in outcome:
+        sets.append("finished_at = %(now)s")
+    return execute(f"UPDATE {STEP} SET {', '.join(sets)} WHERE {_CLAIMABLE}", params)
 
 
 def complete(step: Step, generation: int, now) -> int:
@@ -262,7 +229,6 @@ def create_steps(operations: list[Operation]) -> None:
                 "{}",
                 *ids,
             ],
-            prepare=False,
         )
 
 
