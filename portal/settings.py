@@ -11,6 +11,7 @@ from pathlib import Path
 import bootstrap_wrapper
 import dj_database_url
 from celery.schedules import crontab
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IRONYARD_VAR_DIR", BASE_DIR / "var"))
@@ -68,6 +69,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.middleware.MetalPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static HTML (Swagger UI's oauth2-redirect.html) gets the policy too.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -205,6 +208,31 @@ if env_bool("USE_X_FORWARDED_PROTO", False):
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# Content-Security-Policy (django.middleware.csp): scripts, styles, fonts and connections come
+# only from our own origin; no inline script, style or event handler anywhere (templates/ keeps
+# behaviour in static/portal/js and looks in CSS classes), no eval (htmx is told not to eval or
+# to inject its own <style>: base.html's htmx-config), never framed. Bootstrap's CSS draws its
+# icons (menu toggler, select arrow, check marks) as data: SVG images, hence img-src data:. The
+# API docs page (Swagger UI) runs under the same policy (portal.api.urls). CSP_REPORT_URI has
+# browsers report violations there; CSP_REPORT_ONLY=1 only reports them (to try a change to the
+# policy or to templates on a live site) instead of blocking.
+CSP_POLICY = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+if CSP_REPORT_URI := os.environ.get("CSP_REPORT_URI", ""):
+    CSP_POLICY["report-uri"] = [CSP_REPORT_URI]
+if env_bool("CSP_REPORT_ONLY", False):
+    SECURE_CSP, SECURE_CSP_REPORT_ONLY = {}, CSP_POLICY
+else:
+    SECURE_CSP, SECURE_CSP_REPORT_ONLY = CSP_POLICY, {}
 
 # Login guessing: per client address and per account, in the cache.
 LOGIN_RATE_PER_IP = os.environ.get("LOGIN_RATE_PER_IP", "20/m")

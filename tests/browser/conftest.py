@@ -1,5 +1,6 @@
 """A real browser (Debian's chromium, headless, through Playwright) on the e2e live server,
-with the real worker and the virtual rack of tests/e2e."""
+with the real worker and the virtual rack of tests/e2e. Every browser test also fails on a
+Content-Security-Policy violation in any page it opened (`PolicyWatch`)."""
 
 import os
 from pathlib import Path
@@ -10,6 +11,58 @@ from tests.e2e.conftest import e2e  # noqa: F401  (the fixture, reused)
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+
+
+# Reports every violation of the page's policy to Python the moment it happens, before the
+# page can navigate away. Added to each new document before any of the page's own scripts.
+_VIOLATION_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolation({
+    page: location.pathname + location.search,
+    directive: event.effectiveDirective,
+    blocked: event.blockedURI,
+    where: event.sourceFile + ":" + event.lineNumber,
+    disposition: event.disposition,
+    element: event.target instanceof Element ? event.target.outerHTML.slice(0, 160) : "",
+  });
+}, true);
+"""
+
+
+class PolicyWatch:
+    """Content-Security-Policy violations, htmx's refusals to eval, and uncaught script errors
+    in every page of a browser context."""
+
+    def __init__(self, context):
+        self.violations: list = []
+        self.errors: list[str] = []
+        context.expose_function("__cspViolation", lambda report: self.violations.append(report))
+        context.add_init_script(_VIOLATION_LISTENER)
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.errors.append(f"uncaught: {error.error}"))
+
+    def _console(self, message) -> None:
+        if message.type != "error":
+            return
+        text = message.text
+        where = message.location.get("url", "")
+        if "Content Security Policy" in text or "htmx:evalDisallowedError" in text:
+            self.violations.append(f"console at {where}: {text}")
+        elif not text.startswith("Failed to load resource"):  # a 4xx/5xx page we asked for
+            self.errors.append(f"console at {where}: {text}")
+
+    def settle(self, page) -> None:
+        """Let reports of what the page just did reach Python."""
+        page.wait_for_timeout(300)
+        page.evaluate("0")
+
+    def assert_clean(self, page, *, errors: bool = True) -> None:
+        self.settle(page)
+        assert not self.violations, "Content-Security-Policy violations:\n" + "\n".join(
+            map(str, self.violations)
+        )
+        if errors:
+            assert not self.errors, "script errors:\n" + "\n".join(self.errors)
 
 
 def shot(page, name: str) -> None:
@@ -38,8 +91,10 @@ def browser_page(e2e, monkeypatch, request):  # noqa: F811
         )
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(20_000)
+        csp = PolicyWatch(context)
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm prompts
+        page.csp = csp
 
         page.shot = lambda name: shot(page, name)
         page.base = e2e.live_server.url.replace("localhost", "127.0.0.1")
@@ -48,9 +103,16 @@ def browser_page(e2e, monkeypatch, request):  # noqa: F811
         if report is not None and report.failed:  # what the browser showed, for CI's artifacts
             shot(page, f"FAILED-{request.node.name}")
             (SCREENSHOTS / f"FAILED-{request.node.name}.html").write_text(page.content())
+        elif report is not None and not page.is_closed():
+            csp.settle(page)
         context.close()
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    if report is not None and report.passed:
+        # Whatever else it checked, no browser test may pass with a page the policy broke.
+        assert not csp.violations, "Content-Security-Policy violations:\n" + "\n".join(
+            map(str, csp.violations)
+        )
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

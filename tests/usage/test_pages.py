@@ -31,7 +31,8 @@ def test_project_usage_page_draws_the_month(client, january, web, carol):
     page = r.content.decode()
     assert 'id="usage-chart"' in page and "<rect" in page and "cdn" not in page.lower()
     assert "13.00 USD" in page  # 26 hours at 0.50
-    assert page.count("<rect") == 2  # the 10th and the 11th
+    chart = page.split('id="usage-chart"')[1].split("</svg>")[0]
+    assert chart.count("<rect") == 2  # the 10th and the 11th (the legend's swatches are after)
     assert "db-1" in page
     # This month (February) so far: nothing yet.
     assert (

@@ -1,4 +1,6 @@
-// Theme toggle and copy-to-clipboard buttons. Everything else is plain links, forms and htmx.
+// Theme toggle, copy-to-clipboard buttons and "select all" boxes. Everything else is plain links,
+// forms and htmx. The Content-Security-Policy allows no inline script or event handler: behaviour
+// lives here, delegated from the document so it survives htmx swaps, keyed on data attributes.
 (function () {
   function currentTheme() {
     return document.documentElement.getAttribute("data-bs-theme") === "dark" ? "dark" : "light";
@@ -31,6 +33,16 @@
         setTimeout(function () { copy.textContent = label; }, 2000);
       });
     }
+  });
+
+  // <input type="checkbox" data-select-all="devices"> ticks its form's input[name=devices] boxes.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-select-all]");
+    if (!all || !all.form) return;
+    var name = all.getAttribute("data-select-all");
+    all.form.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+      if (box.name === name) box.checked = all.checked;
+    });
   });
 
   document.addEventListener("DOMContentLoaded", syncToggle);
