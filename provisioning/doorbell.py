@@ -3,10 +3,12 @@ every message that touches hardware goes to its facility's queue, `site.<facilit
 worker placed in each datacenter reaches only its own BMCs.
 
 Tasks are sent by name: whoever rings (the ledger, the reconciler) does not import the tasks
-module, which imports the runner and the reconciler to run them.
+module, which imports the runner and the reconciler to run them. They go through the project's
+own Celery app (not `current_app`, which in a thread Celery did not start, such as a web
+server's, is a default app that knows nothing of the project's broker).
 """
 
-from celery import current_app
+from portal.celery import app
 
 RUN_OPERATION = "provisioning.tasks.run_operation"
 RUN_OPERATIONS = "provisioning.tasks.run_operations"
@@ -25,7 +27,7 @@ def site_queue(facility_code: str) -> str:
 
 def ring(operation_id: int, facility_code: str, countdown: float | None = None) -> None:
     """Send run_operation for an operation to its facility's queue."""
-    current_app.send_task(
+    app.send_task(
         RUN_OPERATION,
         args=[operation_id],
         queue=site_queue(facility_code),
@@ -45,9 +47,9 @@ def ring_all(doorbells: list[tuple[int, str]]) -> None:
             if len(chunk) == 1:
                 ring(chunk[0], facility_code)
             else:
-                current_app.send_task(RUN_OPERATIONS, args=[chunk], queue=site_queue(facility_code))
+                app.send_task(RUN_OPERATIONS, args=[chunk], queue=site_queue(facility_code))
 
 
 def check_power(machine_id: int, facility_code: str) -> None:
     """Ask the machine's site to read its power and record drift."""
-    current_app.send_task(CHECK_POWER_DRIFT, args=[machine_id], queue=site_queue(facility_code))
+    app.send_task(CHECK_POWER_DRIFT, args=[machine_id], queue=site_queue(facility_code))

@@ -46,6 +46,7 @@ def e2e(settings, live_server, broker_var_dir, tmp_path):
     results = enroll_rack(rack.inventory(), acting_user=operator)
     assert all(r.ok for r in results), [r.error for r in results]
     worker = Worker(tmp_path, broker_var_dir)
+    worker.purge()
     worker.start()
 
     class Env:
@@ -79,7 +80,6 @@ class Worker:
     QUEUES = ("celery", "site.sv15", "site.ny5", "site.am6")
 
     def start(self) -> None:
-        self._purge()
         queues = ",".join(self.QUEUES)
         with self.log.open("a") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter
@@ -109,9 +109,10 @@ class Worker:
                 start_new_session=True,
             )
 
-    def _purge(self) -> None:
+    def purge(self) -> None:
         """Empty the queues it will consume: other tests publish to the shared broker without a
-        worker, and their leftovers (work for databases long gone) are not this worker's."""
+        worker, and their leftovers (work for databases long gone) are not this worker's. (Not
+        on a restart: what was queued while it was stopped is its work.)"""
         with app.connection_for_write() as connection:
             channel = connection.default_channel
             for name in self.QUEUES:
