@@ -240,3 +240,17 @@ def test_ips_reserve_assign_unassign_release(client, alice, web, site, server):
     assert not IPAssignment.objects.filter(reservation=reservation).exists()
     client.post(reverse("provisioning:ip-release", args=[reservation.uuid]))
     assert not IPReservation.objects.filter(pk=reservation.pk).exists()
+
+
+def test_list_pages_past_the_last_page_show_the_last_page(client, alice, acme, web, server):
+    client.force_login(alice)
+    for url in [
+        reverse("provisioning:devices", args=[web.uuid]),
+        reverse("provisioning:ips", args=[web.uuid]),
+        reverse("portal:project-timeline", args=[web.uuid]),
+        reverse("portal:org-timeline", args=[acme.uuid]),
+    ]:
+        for page in ("99999999999999999999", "9" * 5000, "-1", "x"):
+            response = client.get(url, {"page": page})
+            assert response.status_code == 200, (url, page[:20])
+            assert response.context["page"].number == 1  # the last page is the only one
