@@ -254,3 +254,23 @@ def test_list_pages_past_the_last_page_show_the_last_page(client, alice, acme, w
             response = client.get(url, {"page": page})
             assert response.status_code == 200, (url, page[:20])
             assert response.context["page"].number == 1  # the last page is the only one
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        (", ".join(f"t{n}" for n in range(101)), "At most 100 tags."),
+        ("x" * 256, "Tags are at most 255 characters."),
+    ],
+)
+def test_server_settings_refuse_too_many_or_too_long_tags(client, alice, server, tags, message):
+    client.force_login(alice)
+    response = client.post(
+        reverse("provisioning:device-settings", args=[server.uuid]),
+        {"hostname": "alpha", "tags": tags},
+        headers=HX,
+    )
+    assert response.status_code == 200
+    assert response.context["settings_form"].errors["tags"] == [message]
+    server.refresh_from_db()
+    assert server.tags == []
