@@ -68,6 +68,9 @@ def clean_userdata(text: str) -> str:
             mark = getattr(exc, "problem_mark", None)
             where = f" on line {mark.line + 1}" if mark is not None else ""
             raise ValidationError(f"This #cloud-config is not valid YAML{where}.") from exc
+        except RecursionError:
+            # PyYAML's parser recurses per level: a few hundred nested brackets exhaust it.
+            raise ValidationError("This #cloud-config is nested too deeply.") from None
         if parsed is not None and not isinstance(parsed, dict):
             raise ValidationError("A #cloud-config is a mapping of keys (packages:, runcmd:…).")
     return text

@@ -168,3 +168,15 @@ def test_user_data_over_64_kib_is_a_422(as_alice, world, device):
     assert _refused(as_alice, "PUT", f"/devices/{device.uuid}", {"userdata": userdata}) == [
         "userdata: User data is limited to 64 KiB."
     ]
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_cloud_config_nested_too_deep_to_parse_is_a_422(as_alice):
+    # PyYAML recursed out (a 500) on a few hundred nested brackets.
+    userdata = "#cloud-config\nruncmd: " + nested(1000)
+    assert _refused(as_alice, "POST", "/userdata/validate", {"userdata": userdata}) == [
+        "userdata: This #cloud-config is nested too deeply."
+    ]

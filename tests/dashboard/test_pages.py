@@ -138,6 +138,8 @@ def test_deploy_page_follows_choices_and_deploys(client, alice, web, site):
     [
         ("echo hi", "User data must start with #cloud-config"),
         ("#cloud-config\npackages: [nginx\n", "not valid YAML on line"),
+        # PyYAML recursed out on this (a 500).
+        ("#cloud-config\nruncmd: " + "[" * 1000 + "]" * 1000, "nested too deeply"),
     ],
 )
 def test_invalid_user_data_is_an_error_next_to_the_field_and_nothing_is_lost(
