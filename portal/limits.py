@@ -1,7 +1,8 @@
 """How much a user may store: tags, user data, and JSON documents such as `customdata`.
 
-Services call these on every write, so pages, the API and commands meet one rule. Metal
-documents no limits for any of them, so these are ours.
+Services call these on every write, so pages, the API and commands meet one rule; the API's
+parser also holds whole request bodies to the depth limit (portal.api.parsers). Metal documents
+no limits for either, so these are ours.
 """
 
 import json

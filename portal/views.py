@@ -12,7 +12,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponse
@@ -24,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_ratelimit.core import get_usage
 
 from . import audit, forms, panels, services, tokens
-from .api.errors import json_404, json_500
+from .api.errors import json_404, json_500, json_errors, too_big_message
 from .errors import Forbidden, ServiceError
 from .htmx import HtmxHttpRequest, navigate, render_page_or_fragment
 from .models import (
@@ -142,6 +147,18 @@ def _page(request, rows, per_page: int = EVENTS_PER_PAGE):
 
 
 # Error pages
+
+
+def bad_request(request, exception=None):
+    """400, or 413 for a body over the upload limits: JSON for the API, a page for people.
+
+    Rendered without the request's context, as Django's own 400 is: the request may be what is
+    wrong (a disallowed Host)."""
+    too_big = isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent)
+    status = 413 if too_big else 400
+    if request.path.startswith("/metal/v1/"):
+        return json_errors(status, too_big_message() if too_big else "Bad request")
+    return HttpResponse(render_to_string("400.html", {"too_big": too_big}), status=status)
 
 
 def not_found(request, exception=None):

@@ -8,6 +8,7 @@ import pytest
 from inventory import services as inventory_services
 from inventory.models import Metro
 from portal import limits
+from portal.api.parsers import MAX_BODY_DEPTH
 from portal.models import Project
 from provisioning.models import Device
 from tests.devices_api.conftest import catalogue, deploy, world
@@ -180,3 +181,49 @@ def test_cloud_config_nested_too_deep_to_parse_is_a_422(as_alice):
     assert _refused(as_alice, "POST", "/userdata/validate", {"userdata": userdata}) == [
         "userdata: This #cloud-config is nested too deeply."
     ]
+
+
+TOO_DEEP_BODY = f"JSON parse error - the body nests more than {MAX_BODY_DEPTH} levels deep."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # The JSON decoder itself ran out of recursion: a RecursionError and a 500.
+        '{"customdata": ' + nested(100_000) + "}",
+        # Parsed, then a 500 in whatever walked it recursively next.
+        '{"customdata": ' + '{"a":' * 900 + "1" + "}" * 900 + "}",
+        # Just past the limit.
+        nested(MAX_BODY_DEPTH + 1),
+    ],
+    ids=["100k-deep", "900-deep-customdata", "limit+1"],
+)
+def test_bodies_nested_too_deep_are_a_422(api, world, device, body):
+    client = api(world.tokens["alice"], HTTP_IDEMPOTENCY_KEY="deep")
+    for method, path in [
+        ("PUT", f"/devices/{device.uuid}"),
+        ("POST", f"/organizations/{world.acme.uuid}/projects"),  # with an idempotency key
+    ]:
+        response = client.generic(method, "/metal/v1" + path, body, "application/json")
+        assert response.status_code == 422, (path, response.content[:200])
+        assert response.json() == {"errors": [TOO_DEEP_BODY]}
+    assert Device.objects.get(pk=device.pk).customdata == {}
+
+
+def test_a_body_at_the_depth_limit_parses(as_alice, world):
+    # Nested exactly MAX_BODY_DEPTH deep (the body object, customdata, then lists): the
+    # service, not the parser, refuses customdata this deep.
+    customdata = {"a": json.loads(nested(MAX_BODY_DEPTH - 2))}
+    response = as_alice.post("/metal/v1/projects", {"name": "p", "customdata": customdata}, "json")
+    assert response.json() == {
+        "errors": [f"customdata: Must not nest more than {limits.MAX_JSON_DEPTH} levels deep."]
+    }
+
+
+def test_bodies_over_the_upload_limit_are_a_413_in_metals_shape(as_alice, world, device, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = json.dumps({"description": "x" * 2000})
+    response = as_alice.generic("PUT", f"/metal/v1/devices/{device.uuid}", body, "application/json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"errors": ["The request body is larger than 1000 bytes."]}

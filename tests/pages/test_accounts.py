@@ -1,11 +1,14 @@
 """Sign up, log in (with its rate limit), log out, passwords and the profile."""
 
+import json
 import re
 
 import pytest
 from django.core import mail
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.urls import reverse
 
+from portal import views
 from portal.models import Event, Member, Project, User
 from tests import factories
 
@@ -206,3 +209,24 @@ def test_unknown_page_is_an_html_404(client, db):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert b"<html" in response.content
+
+
+def test_a_form_over_the_upload_limit_is_a_413_page(client, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client.force_login(alice)
+    response = client.post(reverse("portal:profile"), {"first_name": "x" * 2000})
+    # Django's answer was a bare "Bad Request (400)".
+    assert response.status_code == 413
+    assert b"Too much data" in response.content
+
+
+def test_the_400_handler_answers_api_paths_in_metals_shape(rf, settings):
+    # For the API's plain Django views; DRF views answer the same through the API's handler.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    too_big = views.bad_request(rf.post("/metal/v1/projects"), RequestDataTooBig())
+    assert too_big.status_code == 413
+    assert json.loads(too_big.content) == {
+        "errors": ["The request body is larger than 1000 bytes."]
+    }
+    other = views.bad_request(rf.get("/metal/v1/projects"), SuspiciousOperation())
+    assert (other.status_code, json.loads(other.content)) == (400, {"errors": ["Bad request"]})
