@@ -5,8 +5,10 @@ import logging
 import zoneinfo
 from collections.abc import Iterable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -147,6 +149,24 @@ def record_password_change(*, user: User, reset: bool = False) -> None:
     """Audit a password change (the change itself is Django's auth forms)."""
     text = "{actor} reset their password" if reset else "{actor} changed their password"
     audit.record("user.password_changed", actor=user, text=text, user=user, objects=[user])
+
+
+def send_password_reset(*, email: str) -> None:
+    """E-mail a reset link to the active account using `email`, if there is one.
+
+    A worker runs this (portal.tasks), so the reset page answers alike, in the same time,
+    whether or not the account exists. The link is built on SITE_URL, never on the Host
+    header of whoever asked."""
+    form = PasswordResetForm({"email": email})
+    if not form.is_valid():
+        return
+    form.save(
+        domain_override=urlsplit(settings.SITE_URL).netloc,
+        use_https=settings.SITE_URL.startswith("https:"),
+        subject_template_name="portal/email/password_reset_subject.txt",
+        email_template_name="portal/email/password_reset.txt",
+        extra_email_context={"site_url": settings.SITE_URL},
+    )
 
 
 def default_project_for(user: User) -> Project | None:
