@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from portal import audit
+from portal import audit, limits
 from portal.errors import ServiceError
 from portal.models import Project, User
 from portal.permissions import can_manage_project, require
@@ -205,8 +205,8 @@ def reserve_ips(
         facility=facility,
         details=details or "",
         comments=comments or "",
-        tags=[t for t in tags if isinstance(t, str)],
-        customdata=customdata or {},
+        tags=limits.clean_tags(tags),
+        customdata=limits.clean_customdata(customdata),
     )
     audit.record(
         "ip.reserved",
@@ -236,9 +236,10 @@ def update_ip_reservation(
     if details is not None:
         reservation.details, changed = details, [*changed, "details"]
     if tags is not None:
-        reservation.tags, changed = [t for t in tags if isinstance(t, str)], [*changed, "tags"]
+        reservation.tags, changed = limits.clean_tags(tags), [*changed, "tags"]
     if customdata is not None:
-        reservation.customdata, changed = customdata, [*changed, "customdata"]
+        reservation.customdata = limits.clean_customdata(customdata)
+        changed = [*changed, "customdata"]
     if changed:
         reservation.save(update_fields=[*changed, "updated_at"])
         audit.record(

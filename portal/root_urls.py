@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("portal.urls")),
 ]
 
+handler400 = "portal.views.bad_request"
 handler404 = "portal.views.not_found"
 handler500 = "portal.views.server_error"

@@ -5,8 +5,10 @@ import logging
 import zoneinfo
 from collections.abc import Iterable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -14,7 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from . import audit, sshkeys, tokens
+from . import audit, limits, sshkeys, tokens
 from .errors import Conflict, Forbidden, ServiceError
 from .models import (
     ApiKey,
@@ -55,23 +57,14 @@ def _clean_name(value: str, *, field: str, what: str, max_length: int) -> str:
     return value
 
 
-def _clean_tags(tags: Iterable[str] | None) -> list[str]:
-    cleaned = []
-    for tag in tags or ():
-        if not isinstance(tag, str):
-            raise ServiceError("Tags must be strings.", field="tags")
-        tag = tag.strip()
-        if tag and tag not in cleaned:
-            cleaned.append(tag)
-    return cleaned
-
-
-def _clean_customdata(customdata) -> dict:
-    if customdata is None:
-        return {}
-    if not isinstance(customdata, dict):
-        raise ServiceError("customdata must be a JSON object.", field="customdata")
-    return customdata
+def _clean_org_text(field: str, value) -> str:
+    """An organization's description, website or twitter within its column (PostgreSQL
+    refused an over-long website with a 500; the page's form and the API did not check)."""
+    value = value or ""
+    limit = Organization._meta.get_field(field).max_length
+    if limit is not None and len(value) > limit:
+        raise ServiceError(f"Must be at most {limit} characters.", field=field)
+    return value
 
 
 # Users
@@ -158,6 +151,24 @@ def record_password_change(*, user: User, reset: bool = False) -> None:
     audit.record("user.password_changed", actor=user, text=text, user=user, objects=[user])
 
 
+def send_password_reset(*, email: str) -> None:
+    """E-mail a reset link to the active account using `email`, if there is one.
+
+    A worker runs this (portal.tasks), so the reset page answers alike, in the same time,
+    whether or not the account exists. The link is built on SITE_URL, never on the Host
+    header of whoever asked."""
+    form = PasswordResetForm({"email": email})
+    if not form.is_valid():
+        return
+    form.save(
+        domain_override=urlsplit(settings.SITE_URL).netloc,
+        use_https=settings.SITE_URL.startswith("https:"),
+        subject_template_name="portal/email/password_reset_subject.txt",
+        email_template_name="portal/email/password_reset.txt",
+        extra_email_context={"site_url": settings.SITE_URL},
+    )
+
+
 def default_project_for(user: User) -> Project | None:
     """The first project the user can see, preferring their personal organization's."""
     return (
@@ -184,10 +195,10 @@ def create_organization(
     """Create an organization owned by the acting user."""
     organization = Organization.objects.create(
         name=_clean_name(name, field="name", what="Organization", max_length=100),
-        description=description or "",
-        website=website or "",
-        twitter=twitter or "",
-        customdata=_clean_customdata(customdata),
+        description=_clean_org_text("description", description),
+        website=_clean_org_text("website", website),
+        twitter=_clean_org_text("twitter", twitter),
+        customdata=limits.clean_customdata(customdata),
     )
     Member.objects.create(organization=organization, user=acting_user, role=Role.OWNER)
     audit.record(
@@ -212,9 +223,9 @@ def update_organization(*, organization: Organization, acting_user: User, **fiel
         )
     for field in ("description", "website", "twitter"):
         if fields.get(field) is not None:
-            setattr(organization, field, fields[field])
+            setattr(organization, field, _clean_org_text(field, fields[field]))
     if fields.get("customdata") is not None:
-        organization.customdata = _clean_customdata(fields["customdata"])
+        organization.customdata = limits.clean_customdata(fields["customdata"])
     organization.save()
     audit.record(
         "organization.updated",
@@ -263,8 +274,8 @@ def create_project(
     project = Project.objects.create(
         organization=organization,
         name=_clean_name(name, field="name", what="Project", max_length=80),
-        customdata=_clean_customdata(customdata),
-        tags=_clean_tags(tags),
+        customdata=limits.clean_customdata(customdata),
+        tags=limits.clean_tags(tags),
     )
     audit.record(
         "project.created",
@@ -294,9 +305,9 @@ def update_project(
     if name is not None:
         project.name = _clean_name(name, field="name", what="Project", max_length=80)
     if customdata is not None:
-        project.customdata = _clean_customdata(customdata)
+        project.customdata = limits.clean_customdata(customdata)
     if tags is not None:
-        project.tags = _clean_tags(tags)
+        project.tags = limits.clean_tags(tags)
     if backend_transfer_enabled is not None:
         project.backend_transfer_enabled = bool(backend_transfer_enabled)
     project.save()
@@ -742,7 +753,7 @@ def create_ssh_key(
         key_type=parsed.key_type,
         fingerprint=parsed.fingerprint_md5,
         fingerprint_sha256=parsed.fingerprint_sha256,
-        tags=_clean_tags(tags),
+        tags=limits.clean_tags(tags),
     )
     _save_ssh_key(ssh_key)
     audit.record(
@@ -785,7 +796,7 @@ def update_ssh_key(
         ssh_key.fingerprint = parsed.fingerprint_md5
         ssh_key.fingerprint_sha256 = parsed.fingerprint_sha256
     if tags is not None:
-        ssh_key.tags = _clean_tags(tags)
+        ssh_key.tags = limits.clean_tags(tags)
     _save_ssh_key(ssh_key)
     audit.record(
         "ssh_key.updated",

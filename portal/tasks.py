@@ -1,4 +1,4 @@
-"""Periodic housekeeping for the tenancy core."""
+"""The tenancy core's tasks: periodic housekeeping, and password reset e-mails."""
 
 from celery import shared_task
 
@@ -16,3 +16,10 @@ def expire_invitations() -> int:
 def expire_idempotency_keys() -> int:
     """Forget API idempotency keys older than 24 h (beat, hourly)."""
     return idempotency.delete_expired()
+
+
+@shared_task(acks_late=True)
+def send_password_reset(email: str) -> None:
+    """E-mail a reset link if `email` has an account. The address, not a user id: whether the
+    account exists is looked up here, off the page's answer (portal.views.password_reset)."""
+    services.send_password_reset(email=email)

@@ -8,17 +8,7 @@ from . import forms, views
 app_name = "portal"
 
 password_reset_urls = [
-    path(
-        "password/reset/",
-        auth_views.PasswordResetView.as_view(
-            template_name="portal/password_reset_form.html",
-            form_class=forms.RequestPasswordResetForm,
-            email_template_name="portal/email/password_reset.txt",
-            subject_template_name="portal/email/password_reset_subject.txt",
-            success_url=reverse_lazy("portal:password-reset-done"),
-        ),
-        name="password-reset",
-    ),
+    path("password/reset/", views.password_reset, name="password-reset"),
     path(
         "password/reset/sent/",
         auth_views.PasswordResetDoneView.as_view(template_name="portal/password_reset_done.html"),

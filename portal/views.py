@@ -4,6 +4,7 @@ Every page starts from a `for_user()` queryset (not visible → 404); role check
 anything is written, and the services re-check. POST → form → service → errors onto the form.
 """
 
+import unicodedata
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponse
@@ -23,8 +29,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import get_usage
 
-from . import audit, forms, panels, services, tokens
-from .api.errors import json_404, json_500
+from . import audit, forms, panels, services, tasks, tokens
+from .api.errors import json_404, json_500, json_errors, too_big_message
 from .errors import Forbidden, ServiceError
 from .htmx import HtmxHttpRequest, navigate, render_page_or_fragment
 from .models import (
@@ -144,6 +150,18 @@ def _page(request, rows, per_page: int = EVENTS_PER_PAGE):
 # Error pages
 
 
+def bad_request(request, exception=None):
+    """400, or 413 for a body over the upload limits: JSON for the API, a page for people.
+
+    Rendered without the request's context, as Django's own 400 is: the request may be what is
+    wrong (a disallowed Host)."""
+    too_big = isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent)
+    status = 413 if too_big else 400
+    if request.path.startswith("/metal/v1/"):
+        return json_errors(status, too_big_message() if too_big else "Bad request")
+    return HttpResponse(render_to_string("400.html", {"too_big": too_big}), status=status)
+
+
 def not_found(request, exception=None):
     """404: JSON for the API, a page for people."""
     if request.path.startswith("/metal/v1/"):
@@ -201,6 +219,48 @@ def login_view(request: HtmxHttpRequest):
         "portal/login.html",
         "login-form",
         {"form": form, "next": next_url, "blocked": blocked},
+        status=429 if blocked else 200,
+    )
+
+
+def _reset_blocked(request) -> bool:
+    """Reset requests are counted per client address and per address asked about, whether it
+    has an account or not (so a refusal says nothing about the account); past either, refuse."""
+    # Folded as Django's PasswordResetForm matches addresses, so no spelling of one address
+    # (ALICE@, ſ for s) gets a counter of its own.
+    email = unicodedata.normalize("NFKC", request.POST.get("email") or "").strip().casefold()
+    checks = [
+        (
+            "password-reset-ip",
+            lambda g, r: audit.client_ip(r) or "unknown",
+            settings.PASSWORD_RESET_RATE_PER_IP,
+        ),
+        ("password-reset-account", lambda g, r: email, settings.PASSWORD_RESET_RATE_PER_ACCOUNT),
+    ]
+    # Every request counts, the refused ones too: both counters, before anything is looked up.
+    usages = [
+        get_usage(request, group=group, key=key, rate=rate, increment=True)
+        for group, key, rate in checks
+    ]
+    return any(usage is not None and usage["should_limit"] for usage in usages)
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset(request: HtmxHttpRequest):
+    """Ask for a reset link by e-mail. The answer never depends on whether the address has an
+    account: the same redirect (or the same refusal past the rate limits), and the account is
+    looked up and mailed by a worker, so the answer takes the same time too."""
+    form = forms.RequestPasswordResetForm(request.POST or None)
+    blocked = request.method == "POST" and _reset_blocked(request)
+    if blocked:
+        form = forms.RequestPasswordResetForm(initial={"email": request.POST.get("email")})
+    elif request.method == "POST" and form.is_valid():
+        tasks.send_password_reset.delay_on_commit(form.cleaned_data["email"])
+        return redirect("portal:password-reset-done")
+    return render(
+        request,
+        "portal/password_reset_form.html",
+        {"form": form, "blocked": blocked},
         status=429 if blocked else 200,
     )
 

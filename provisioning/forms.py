@@ -8,11 +8,11 @@ from django.core.exceptions import ValidationError
 
 from inventory.models import IPBlock, Metro, OperatingSystem, Plan
 from portal.forms import BootstrapMixin
+from portal.limits import MAX_USERDATA_BYTES
 from portal.models import SSHKey, User
 
 from .models import Device
 
-USERDATA_MAX_BYTES = 64 * 1024
 # The first line cloud-init (and our iPXE path) recognises; anything else is silently ignored
 # by cloud-init, so refusing it here saves a server that boots without the user's setup.
 USERDATA_HEADERS = (
@@ -44,7 +44,8 @@ IP_OPTIONS = {
     ),
 }
 MAX_QUANTITY = 20
-TAG = re.compile(r"^[\w.:-]{1,64}$")
+# How many tags and how long is the service's rule (portal.limits), for the API as well.
+TAG = re.compile(r"^[\w.:-]+$")
 
 
 def clean_userdata(text: str) -> str:
@@ -53,8 +54,8 @@ def clean_userdata(text: str) -> str:
     text = (text or "").replace("\r\n", "\n")
     if not text.strip():
         return ""
-    if len(text.encode()) > USERDATA_MAX_BYTES:
-        raise ValidationError("User data is limited to 64 KiB.")
+    if len(text.encode(errors="surrogatepass")) > MAX_USERDATA_BYTES:
+        raise ValidationError(f"User data is limited to {MAX_USERDATA_BYTES // 1024} KiB.")
     if not text.startswith(USERDATA_HEADERS):
         raise ValidationError(
             "User data must start with #cloud-config, a #! script line (e.g. #!/bin/sh), "
@@ -67,6 +68,9 @@ def clean_userdata(text: str) -> str:
             mark = getattr(exc, "problem_mark", None)
             where = f" on line {mark.line + 1}" if mark is not None else ""
             raise ValidationError(f"This #cloud-config is not valid YAML{where}.") from exc
+        except RecursionError:
+            # PyYAML's parser recurses per level: a few hundred nested brackets exhaust it.
+            raise ValidationError("This #cloud-config is nested too deeply.") from None
         if parsed is not None and not isinstance(parsed, dict):
             raise ValidationError("A #cloud-config is a mapping of keys (packages:, runcmd:…).")
     return text

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from inventory import services as inventory_services
 from inventory.models import Facility, IPBlock, IPReservation, Metro, OperatingSystem, Plan
-from portal import audit
+from portal import audit, limits
 from portal.errors import Conflict, ServiceError
 from portal.models import Project, SSHKey, User
 from portal.permissions import can_manage_project, can_operate_project, require
@@ -216,6 +216,9 @@ def create_devices(
     # Serialise device creation per project: generated hostnames take free slots safely.
     Project.objects.select_for_update().filter(pk=project.pk).first()
     _check_request(project, request)
+    tags = limits.clean_tags(request.tags)
+    customdata = limits.clean_customdata(request.customdata)
+    userdata = limits.clean_userdata(request.userdata)
     hostnames = hostnames_for(project, request)
     keys = _ssh_keys(project, request)
     machines = allocation.allocate(
@@ -237,9 +240,9 @@ def create_devices(
             machine=machine,
             batch=batch,
             billing_cycle=request.billing_cycle,
-            tags=list(request.tags),
-            userdata=request.userdata,
-            customdata=request.customdata or {},
+            tags=list(tags),
+            userdata=userdata,
+            customdata=customdata,
             extra_ssh_keys=list(request.inline_ssh_keys),
             always_pxe=request.always_pxe,
             ipxe_script_url=request.ipxe_script_url,
@@ -380,6 +383,12 @@ def update_device(*, device: Device, acting_user: User, **changes) -> Device:
         if not HOSTNAME.match(name):
             raise ServiceError(f"'{name}' is not a valid hostname.", field="hostname")
         changes["hostname"] = name
+    if "tags" in changes:
+        changes["tags"] = limits.clean_tags(changes["tags"])
+    if "customdata" in changes:
+        changes["customdata"] = limits.clean_customdata(changes["customdata"])
+    if "userdata" in changes:
+        changes["userdata"] = limits.clean_userdata(changes["userdata"])
     if changes.get("billing_cycle", device.billing_cycle) not in Device.BillingCycle.values:
         raise ServiceError("Unknown billing cycle.", field="billing_cycle")
     for name, value in changes.items():

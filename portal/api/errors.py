@@ -1,6 +1,8 @@
 """Metal's error shape, `{"errors": [...]}`, for every API failure; validation is 422."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -31,6 +33,10 @@ def error_response(messages: list[str], status_code: int, headers=None) -> Respo
 def exception_handler(exc, context):
     """DRF exception handler: map every known failure to Metal's shape and status codes."""
     headers = {}
+    if isinstance(exc, RequestDataTooBig):
+        # Django's answer would be its HTML 400 page.
+        set_rollback()
+        return error_response([too_big_message()], status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ServiceError):
         set_rollback()
         messages = [f"{exc.field}: {m}" if exc.field else m for m in exc.messages]
@@ -51,6 +57,10 @@ def exception_handler(exc, context):
     else:
         code = exc.status_code
     return error_response(_flatten(exc.detail), code, headers=headers)
+
+
+def too_big_message() -> str:
+    return f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
 
 
 def json_errors(status: int, *messages: str, **headers) -> JsonResponse:

@@ -30,6 +30,7 @@ from . import generations, idempotency, throttles
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 1000
+MAX_PAGE = 100_000
 ALL_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 # Model → lookup from the model to its project, used to narrow a project token's reach.
@@ -246,6 +247,10 @@ def paginate(
 ) -> tuple[list, dict]:
     """One page of `queryset` (`page`, `per_page`) and Metal's `meta` block for it."""
     page = _positive_int(request, "page", 1)
+    if page > MAX_PAGE:
+        # Metal's documented maximum. Far past it the row offset outgrew PostgreSQL's bigint
+        # (a 500); no list here has that many pages.
+        raise exceptions.ValidationError({"page": f"Must be at most {MAX_PAGE}."})
     per_page = min(_positive_int(request, "per_page", default_per_page), MAX_PER_PAGE)
     total = queryset.count()
     last_page = max(1, math.ceil(total / per_page))

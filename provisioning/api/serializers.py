@@ -224,9 +224,10 @@ class StringOrList(serializers.Field):
 
 
 class LenientTags(serializers.ListField):
-    """Tags: a list of strings; packet-python sends `{}` for "none"."""
+    """Tags: a list of strings; packet-python sends `{}` for "none". How many and how long is
+    the service's rule (portal.limits)."""
 
-    child = serializers.CharField(allow_blank=False, max_length=80)
+    child = serializers.CharField(allow_blank=False)
 
     def to_internal_value(self, data):
         if data in (None, {}):

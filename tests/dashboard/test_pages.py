@@ -138,6 +138,8 @@ def test_deploy_page_follows_choices_and_deploys(client, alice, web, site):
     [
         ("echo hi", "User data must start with #cloud-config"),
         ("#cloud-config\npackages: [nginx\n", "not valid YAML on line"),
+        # PyYAML recursed out on this (a 500).
+        ("#cloud-config\nruncmd: " + "[" * 1000 + "]" * 1000, "nested too deeply"),
     ],
 )
 def test_invalid_user_data_is_an_error_next_to_the_field_and_nothing_is_lost(
@@ -240,3 +242,37 @@ def test_ips_reserve_assign_unassign_release(client, alice, web, site, server):
     assert not IPAssignment.objects.filter(reservation=reservation).exists()
     client.post(reverse("provisioning:ip-release", args=[reservation.uuid]))
     assert not IPReservation.objects.filter(pk=reservation.pk).exists()
+
+
+def test_list_pages_past_the_last_page_show_the_last_page(client, alice, acme, web, server):
+    client.force_login(alice)
+    for url in [
+        reverse("provisioning:devices", args=[web.uuid]),
+        reverse("provisioning:ips", args=[web.uuid]),
+        reverse("portal:project-timeline", args=[web.uuid]),
+        reverse("portal:org-timeline", args=[acme.uuid]),
+    ]:
+        for page in ("99999999999999999999", "9" * 5000, "-1", "x"):
+            response = client.get(url, {"page": page})
+            assert response.status_code == 200, (url, page[:20])
+            assert response.context["page"].number == 1  # the last page is the only one
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        (", ".join(f"t{n}" for n in range(101)), "At most 100 tags."),
+        ("x" * 256, "Tags are at most 255 characters."),
+    ],
+)
+def test_server_settings_refuse_too_many_or_too_long_tags(client, alice, server, tags, message):
+    client.force_login(alice)
+    response = client.post(
+        reverse("provisioning:device-settings", args=[server.uuid]),
+        {"hostname": "alpha", "tags": tags},
+        headers=HX,
+    )
+    assert response.status_code == 200
+    assert response.context["settings_form"].errors["tags"] == [message]
+    server.refresh_from_db()
+    assert server.tags == []

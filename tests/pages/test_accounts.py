@@ -1,11 +1,14 @@
 """Sign up, log in (with its rate limit), log out, passwords and the profile."""
 
+import json
 import re
 
 import pytest
 from django.core import mail
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.urls import reverse
 
+from portal import views
 from portal.models import Event, Member, Project, User
 from tests import factories
 
@@ -133,11 +136,32 @@ def test_password_change_with_a_wrong_old_password_is_refused(client, alice):
     assert response.context["form"].errors["old_password"]
 
 
-def test_password_reset_by_email_sets_a_new_password(client, alice):
-    client.post(reverse("portal:password-reset"), {"email": "alice@example.com"})
+@pytest.fixture
+def worker(django_capture_on_commit_callbacks):
+    """worker(post) → the response, with the tasks it enqueued run inline afterwards, as a
+    worker would run them once the request has answered."""
+    from portal.celery import app
+
+    def run(post):
+        saved, app.conf.task_always_eager = app.conf.task_always_eager, True
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                response = post()
+                assert not mail.outbox  # nothing is sent while the page answers
+            return response
+        finally:
+            app.conf.task_always_eager = saved
+
+    return run
+
+
+def test_password_reset_by_email_sets_a_new_password(client, alice, worker, settings):
+    settings.SITE_URL = "https://cloud.example.net"
+    worker(lambda: client.post(reverse("portal:password-reset"), {"email": "alice@example.com"}))
     assert len(mail.outbox) == 1
-    link = re.search(r"http://testserver(/password/reset/\S+/)", mail.outbox[0].body).group(1)
-    form_page = client.get(link, follow=True)
+    # The link is on SITE_URL, whatever Host header the request came with.
+    link = re.search(r"https://cloud.example.net(/password/reset/\S+/)", mail.outbox[0].body)
+    form_page = client.get(link.group(1), follow=True)
     assert form_page.context["validlink"]
     response = client.post(
         form_page.redirect_chain[-1][0],
@@ -150,6 +174,57 @@ def test_password_reset_by_email_sets_a_new_password(client, alice):
     alice.refresh_from_db()
     assert alice.check_password("quartz-meadow-violin")
     assert Event.objects.filter(type="user.password_changed", body__contains="reset").exists()
+
+
+def test_password_reset_for_an_unknown_address_sends_nothing(client, alice, worker):
+    response = worker(
+        lambda: client.post(reverse("portal:password-reset"), {"email": "nobody@example.com"})
+    )
+    assert response["Location"] == reverse("portal:password-reset-done")
+    assert not mail.outbox
+
+
+def test_password_reset_answers_alike_for_known_and_unknown_addresses(
+    client, alice, django_capture_on_commit_callbacks
+):
+    # Same answer, and the same work while answering: one task enqueued, no lookup-dependent
+    # e-mail sent in the request (that took longer for a known address than for an unknown one).
+    answers = []
+    for email in ("alice@example.com", "nobody@example.com"):
+        with django_capture_on_commit_callbacks(execute=False) as enqueued:
+            response = client.post(reverse("portal:password-reset"), {"email": email})
+        answers.append((response.status_code, response["Location"], len(enqueued)))
+    assert answers[0] == answers[1] == (302, reverse("portal:password-reset-done"), 1)
+    assert not mail.outbox
+
+
+def _reset(client, email: str, ip: str = "127.0.0.1"):
+    return client.post(reverse("portal:password-reset"), {"email": email}, REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize("email", ["alice@example.com", "nobody@example.com"])
+def test_password_reset_is_limited_per_account_known_or_not(
+    client, alice, settings, email, django_capture_on_commit_callbacks
+):
+    settings.PASSWORD_RESET_RATE_PER_ACCOUNT = "3/h"
+    # Any spelling of the address spends the same budget, from any client address.
+    spellings = [email, email.upper(), f"  {email} "]
+    for n, spelling in enumerate(spellings):
+        assert _reset(client, spelling, ip=f"192.0.2.{n}").status_code == 302
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        response = _reset(client, email)
+    # The refusal is the same page whether the account exists or not (parametrized).
+    assert response.status_code == 429
+    assert b"Too many reset requests" in response.content
+    assert response.context["form"]["email"].value() == email
+    assert not enqueued
+
+
+def test_password_reset_is_limited_per_client_address_across_accounts(client, alice, settings):
+    settings.PASSWORD_RESET_RATE_PER_IP = "2/h"
+    assert _reset(client, "alice@example.com").status_code == 302
+    assert _reset(client, "nobody@example.com").status_code == 302
+    assert _reset(client, "carol@example.com").status_code == 429
 
 
 def test_profile_update_saves_name_and_time_zone(client, alice):
@@ -206,3 +281,24 @@ def test_unknown_page_is_an_html_404(client, db):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert b"<html" in response.content
+
+
+def test_a_form_over_the_upload_limit_is_a_413_page(client, alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client.force_login(alice)
+    response = client.post(reverse("portal:profile"), {"first_name": "x" * 2000})
+    # Django's answer was a bare "Bad Request (400)".
+    assert response.status_code == 413
+    assert b"Too much data" in response.content
+
+
+def test_the_400_handler_answers_api_paths_in_metals_shape(rf, settings):
+    # For the API's plain Django views; DRF views answer the same through the API's handler.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    too_big = views.bad_request(rf.post("/metal/v1/projects"), RequestDataTooBig())
+    assert too_big.status_code == 413
+    assert json.loads(too_big.content) == {
+        "errors": ["The request body is larger than 1000 bytes."]
+    }
+    other = views.bad_request(rf.get("/metal/v1/projects"), SuspiciousOperation())
+    assert (other.status_code, json.loads(other.content)) == (400, {"errors": ["Bad request"]})

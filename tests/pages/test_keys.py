@@ -1,5 +1,6 @@
 """API keys (secret shown once) and SSH keys (fingerprints, garbage keeps the input)."""
 
+import pytest
 from django.urls import reverse
 
 from portal.models import ApiKey, SSHKey
@@ -80,6 +81,24 @@ def test_ssh_key_garbage_shows_the_error_by_the_field_and_keeps_the_input(client
     assert b'value="mine"' in response.content
     assert b"is-invalid" in response.content
     assert not SSHKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        (", ".join(f"t{n}" for n in range(101)), "At most 100 tags."),
+        ("x" * 256, "Tags are at most 255 characters."),
+    ],
+)
+def test_ssh_key_tags_are_limited(client, alice, alice_ssh_key, tags, message):
+    client.force_login(alice)
+    text = factories.new_ssh_public_key("alice@desk")
+    added = client.post(reverse("portal:ssh-keys"), {"key": text, "tags": tags})
+    assert added.context["form"].errors["tags"] == [message]
+    edit = reverse("portal:ssh-key-edit", args=[alice_ssh_key.uuid])
+    edited = client.post(edit, {"label": "laptop", "tags": tags})
+    assert edited.context["form"].errors["tags"] == [message]
+    assert list(SSHKey.objects.values_list("tags", flat=True)) == [[]]
 
 
 def test_duplicate_ssh_key_is_a_form_error(client, alice, alice_ssh_key):

@@ -48,6 +48,18 @@ def test_org_settings_blank_name_is_a_form_error(client, alice, acme):
     assert response.context["form"].errors["name"]
 
 
+def test_org_settings_over_long_website_is_a_form_error(client, alice, acme):
+    # Longer than its column: a 500 on PostgreSQL.
+    client.force_login(alice)
+    website = "https://example.com/" + "a" * 200
+    response = client.post(
+        reverse("portal:org-settings", args=[acme.uuid]), {"name": "Acme", "website": website}
+    )
+    assert response.context["form"].errors["website"] == ["Must be at most 200 characters."]
+    acme.refresh_from_db()
+    assert acme.website == ""
+
+
 def test_owner_deletes_an_organization_without_projects(client, alice):
     org = Organization.objects.create(name="Empty")
     org.members.create(user=alice, role="owner")

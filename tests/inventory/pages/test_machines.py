@@ -92,6 +92,9 @@ def test_pages_link_with_htmx_and_plain_hrefs(staff_client, site, settings):
     assert 'href="?plan=c3.small.x86&amp;page=2" hx-get="?plan=c3.small.x86&amp;page=2"' in first
     second = staff_client.get(LIST + "?plan=c3.small.x86&page=2", headers=HTMX).content.decode()
     assert len(names(second)) == 1 and "Page 2 of 2" in second
+    # Past the end (a page number no database offset can hold, too): the last page.
+    beyond = staff_client.get(LIST + "?plan=c3.small.x86&page=99999999999999999999")
+    assert beyond.status_code == 200 and "Page 2 of 2" in beyond.content.decode()
 
 
 def test_bulk_maintenance_on_reports_each_machine(staff_client, fleet, operator):
