@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from inventory.models import Machine
-from portal import audit
+from portal import audit, limits
 from portal.api.errors import json_errors
 
 from .. import ledger
@@ -45,10 +45,15 @@ class BadBody(Exception):
 def _json(request: HttpRequest) -> dict:
     if not request.body.strip():
         return {}
+    too_deep = BadBody(f"The body must not nest more than {limits.MAX_JSON_DEPTH} levels deep.")
     try:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadBody("The body must be JSON.") from exc
+    except RecursionError:
+        raise too_deep from None  # nested past what the decoder can follow
+    if limits.json_too_deep(body, limits.MAX_JSON_DEPTH):
+        raise too_deep
     if not isinstance(body, dict):
         raise BadBody("The body must be a JSON object.")
     return body

@@ -326,3 +326,12 @@ def test_fail_records_the_reports_that_came_with_it(agent, deploy):
     operation.refresh_from_db()
     assert (operation.state, operation.error) == ("failed", "write_image: I/O error")
     assert Event.objects.filter(type="provisioning.write_image", project=device.project).exists()
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_a_body_nested_too_deep_is_a_422(agent, provisioning, depth):
+    _, operation = provisioning
+    body = '{"reports": ' + "[" * depth + "]" * depth + "}"
+    response = agent(booted(operation)).post("progress", raw=body)
+    assert response.status_code == 422
+    assert "levels deep" in response.json()["errors"][0]
