@@ -21,7 +21,7 @@ from django_htmx.http import trigger_client_event
 
 from portal.htmx import HtmxHttpRequest, navigate, render_page_or_fragment
 from portal.models import Event, EventRelation
-from portal.views import submit
+from portal.views.pages import submit
 
 from . import bmc_access, enrollment, forms, services
 from .bmc import BmcError

@@ -14,6 +14,6 @@ urlpatterns = [
     path("", include("portal.urls")),
 ]
 
-handler400 = "portal.views.bad_request"
-handler404 = "portal.views.not_found"
-handler500 = "portal.views.server_error"
+handler400 = "portal.views.errors.bad_request"
+handler404 = "portal.views.errors.not_found"
+handler500 = "portal.views.errors.server_error"

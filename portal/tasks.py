@@ -21,5 +21,6 @@ def expire_idempotency_keys() -> int:
 @shared_task(acks_late=True)
 def send_password_reset(email: str) -> None:
     """E-mail a reset link if `email` has an account. The address, not a user id: whether the
-    account exists is looked up here, off the page's answer (portal.views.password_reset)."""
+    account exists is looked up here, off the page's answer (see
+    portal.views.accounts.password_reset)."""
     services.send_password_reset(email=email)

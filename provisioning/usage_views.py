@@ -14,7 +14,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from portal.permissions import can_read_billing
-from portal.views import _org_context, _organization, _project, _project_context, forbid_unless
+from portal.views.pages import (
+    forbid_unless,
+    org_context,
+    organization_for,
+    project_context,
+    project_for,
+)
 
 from . import usage
 from .models import Invoice, UsageInterval
@@ -87,7 +93,7 @@ def chart(series: dict, start: datetime) -> dict:
 @require_GET
 def project_usage(request, project_id):
     """What the project spent in a month (this month so far by default), by day and plan."""
-    project = _project(request, project_id)
+    project = project_for(request, project_id)
     form = MonthForm(request.GET or None)
     month = form.cleaned_data["month"] if form.is_valid() else None
     start, end = usage.month_bounds(month) if month else usage.month_to_date()
@@ -96,7 +102,7 @@ def project_usage(request, project_id):
     rows = usage.usages(intervals, start, end)
     series = usage.daily_spend(rows, start, end)
     context = {
-        **_project_context(request, project, "usage"),
+        **project_context(request, project, "usage"),
         "form": form,
         "start": start,
         "end": end,
@@ -112,11 +118,11 @@ def project_usage(request, project_id):
 @require_GET
 def org_billing(request, org_id):
     """Month-to-date total and the invoices (owners, admins and billing members)."""
-    org = _organization(request, org_id)
+    org = organization_for(request, org_id)
     forbid_unless(can_read_billing(request.user, org))
     invoices = Invoice.objects.for_user(request.user).filter(organization=org)
     context = {
-        **_org_context(request, org, "billing"),
+        **org_context(request, org, "billing"),
         "month_to_date": usage.organization_month_to_date(org),
         "currency": settings.BILLING_CURRENCY,
         "invoices": invoices,

@@ -22,7 +22,7 @@ from portal.htmx import HtmxHttpRequest, navigate, render_page_or_fragment, want
 from portal.models import Event
 from portal.permissions import can_manage_project, can_operate_project
 from portal.querysets import visible_project_q
-from portal.views import _project, _project_context, forbid_unless, perform, submit
+from portal.views.pages import forbid_unless, perform, project_context, project_for, submit
 
 from . import forms, services, usage
 from .models import Device, IPAssignment, Operation
@@ -52,7 +52,7 @@ def _device(request, device_id) -> Device:
 
 
 def _device_context(request, device: Device) -> dict:
-    context = _project_context(request, device.project, "servers")
+    context = project_context(request, device.project, "servers")
     context.update(
         device=device,
         can_operate=can_operate_project(request.user, device.project),
@@ -143,7 +143,7 @@ def _list_context(request, project, outcomes=None, bulk_form=None) -> dict:
     )
     page = Paginator(devices, SERVERS_PER_PAGE).get_page(request.GET.get("page"))
     return {
-        **_project_context(request, project, "servers"),
+        **project_context(request, project, "servers"),
         "filters": filters,
         "page": page,
         "outcomes": outcomes,
@@ -157,7 +157,7 @@ def _list_context(request, project, outcomes=None, bulk_form=None) -> dict:
 @require_GET
 def device_list(request: HtmxHttpRequest, project_id):
     """The project's servers: filters, search, pagination, live badges and bulk actions."""
-    project = _project(request, project_id)
+    project = project_for(request, project_id)
     return render_page_or_fragment(
         request, "provisioning/devices.html", "devices", _list_context(request, project)
     )
@@ -178,7 +178,7 @@ def _bulk_one(request, device: Device, action: str) -> tuple[bool, str]:
 @require_POST
 def device_bulk(request: HtmxHttpRequest, project_id):
     """Run one action on the selected servers; each server gets its own result line."""
-    project = _project(request, project_id)
+    project = project_for(request, project_id)
     visible = Device.objects.for_user(request.user).filter(project=project)
     form = forms.BulkActionForm(request.POST, devices=visible)
     outcomes = None
@@ -240,7 +240,7 @@ def _suggested_hostnames(project, form: forms.DeployForm, quantity) -> str:
 @require_http_methods(["GET", "POST"])
 def deploy(request: HtmxHttpRequest, project_id):
     """One page that follows the choices (metro → plan → OS → …) and deploys on submit."""
-    project = _project(request, project_id)
+    project = project_for(request, project_id)
     forbid_unless(can_manage_project(request.user, project))
     capacity = inventory_services.capacity_report()
     refresh = request.method == "POST" and request.POST.get("refresh") == "1"
@@ -301,7 +301,7 @@ def deploy(request: HtmxHttpRequest, project_id):
         "provisioning/deploy.html",
         "deploy-form",
         {
-            **_project_context(request, project, "servers"),
+            **project_context(request, project, "servers"),
             "form": form,
             "plans": [(p, form.level(p)) for p in form.fields["plan"].queryset],
             "auto_hostnames": auto,
@@ -465,7 +465,7 @@ def _ips_context(request, project, form=None) -> dict:
     page = Paginator(reservations, SERVERS_PER_PAGE).get_page(request.GET.get("page"))
     devices = Device.objects.for_user(request.user).filter(project=project).order_by("hostname")
     return {
-        **_project_context(request, project, "ips"),
+        **project_context(request, project, "ips"),
         "page": page,
         "form": form or forms.ReserveIPsForm(),
         "devices": list(devices.only("uuid", "hostname", "metro_id")),
@@ -476,7 +476,7 @@ def _ips_context(request, project, form=None) -> dict:
 @require_http_methods(["GET", "POST"])
 def ip_list(request: HtmxHttpRequest, project_id):
     """The project's reservations and where they are assigned; request a new block."""
-    project = _project(request, project_id)
+    project = project_for(request, project_id)
     form = None
     if request.method == "POST":
         forbid_unless(can_manage_project(request.user, project))

@@ -8,8 +8,8 @@ from django.core import mail
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.urls import reverse
 
-from portal import views
 from portal.models import Event, Member, Project, User
+from portal.views import errors as error_views
 from tests import factories
 
 SIGNUP = {
@@ -295,10 +295,10 @@ def test_a_form_over_the_upload_limit_is_a_413_page(client, alice, settings):
 def test_the_400_handler_answers_api_paths_in_metals_shape(rf, settings):
     # For the API's plain Django views; DRF views answer the same through the API's handler.
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    too_big = views.bad_request(rf.post("/metal/v1/projects"), RequestDataTooBig())
+    too_big = error_views.bad_request(rf.post("/metal/v1/projects"), RequestDataTooBig())
     assert too_big.status_code == 413
     assert json.loads(too_big.content) == {
         "errors": ["The request body is larger than 1000 bytes."]
     }
-    other = views.bad_request(rf.get("/metal/v1/projects"), SuspiciousOperation())
+    other = error_views.bad_request(rf.get("/metal/v1/projects"), SuspiciousOperation())
     assert (other.status_code, json.loads(other.content)) == (400, {"errors": ["Bad request"]})
