@@ -17,16 +17,8 @@ from django_ratelimit.core import get_usage
 
 from .. import audit, forms, services, tasks, tokens
 from ..htmx import HtmxHttpRequest, navigate, render_page_or_fragment
-from ..models import (
-    Invitation,
-    Organization,
-)
-from .pages import (
-    account_context,
-    perform,
-    safe_next,
-    submit,
-)
+from ..models import Invitation, Organization
+from .pages import account_context, perform, safe_next, submit
 
 
 def _login_usage(request, group: str, key: Callable, rate: str, *, increment: bool) -> bool:
@@ -195,10 +187,7 @@ def profile(request: HtmxHttpRequest):
             messages.success(request, "Profile saved.")
             return navigate(request, reverse("portal:profile"))
     return render_page_or_fragment(
-        request,
-        "portal/profile.html",
-        "profile-form",
-        {"form": form, **account_context("profile")},
+        request, "portal/profile.html", "profile-form", {"form": form, **account_context("profile")}
     )
 
 
@@ -258,8 +247,7 @@ def invitation_answer(request: HtmxHttpRequest, invitation_id, answer: str):
     if answer not in ("accept", "decline"):
         raise Http404
     invitation = get_object_or_404(
-        Invitation.objects.for_user(request.user).select_related("organization"),
-        uuid=invitation_id,
+        Invitation.objects.for_user(request.user).select_related("organization"), uuid=invitation_id
     )
     return _answer(
         request, invitation, answer, token=None, fallback=reverse("portal:my-invitations")

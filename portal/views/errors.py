@@ -1,10 +1,6 @@
 """Error pages: Metal's JSON shape on the API, the site's own pages elsewhere."""
 
-from django.core.exceptions import (
-    RequestDataTooBig,
-    TooManyFieldsSent,
-    TooManyFilesSent,
-)
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string

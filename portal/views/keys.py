@@ -9,22 +9,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import forms, services
 from ..htmx import HtmxHttpRequest, navigate, render_page_or_fragment
-from ..models import (
-    ApiKey,
-    Project,
-    SSHKey,
-)
-from ..permissions import (
-    can_manage_project,
-)
-from .pages import (
-    account_context,
-    forbid_unless,
-    perform,
-    project_context,
-    project_for,
-    submit,
-)
+from ..models import ApiKey, Project, SSHKey
+from ..permissions import can_manage_project
+from .pages import account_context, forbid_unless, perform, project_context, project_for, submit
 
 
 def _api_keys_page(
@@ -143,12 +130,7 @@ def _ssh_keys(request, project: Project | None, context: dict, may_add: bool) ->
         request,
         "portal/ssh_keys.html",
         "ssh-key-form",
-        {
-            **context,
-            "keys": keys,
-            "form": form,
-            "may_add": may_add,
-        },
+        {**context, "keys": keys, "form": form, "may_add": may_add},
     )
 
 
@@ -171,8 +153,7 @@ def project_ssh_keys(request: HtmxHttpRequest, project_id):
 def _ssh_key_for_change(request, key_id) -> tuple[SSHKey, dict, str]:
     """A visible key the user may change (else 404 / 403), its page context and list URL."""
     key = get_object_or_404(
-        SSHKey.objects.for_user(request.user).select_related("project__organization"),
-        uuid=key_id,
+        SSHKey.objects.for_user(request.user).select_related("project__organization"), uuid=key_id
     )
     if key.project is not None:
         context = project_context(request, key.project, "ssh-keys")

@@ -9,13 +9,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import forms, services
 from ..htmx import HtmxHttpRequest, navigate, render_page_or_fragment
-from ..models import (
-    Event,
-    Project,
-)
-from ..permissions import (
-    org_role,
-)
+from ..models import Event, Project
+from ..permissions import org_role
 from ..roles import Role
 from .pages import (
     CURRENT_ORG_SESSION_KEY,

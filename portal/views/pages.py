@@ -6,9 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import (
-    PermissionDenied,
-)
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -17,14 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from .. import panels
 from ..errors import Forbidden, ServiceError
 from ..htmx import render_page_or_fragment
-from ..models import (
-    Organization,
-    Project,
-)
-from ..permissions import (
-    org_role,
-    project_role,
-)
+from ..models import Organization, Project
+from ..permissions import org_role, project_role
 from ..roles import ORG_ADMINS, PROJECT_MANAGERS, Role
 
 EVENTS_PER_PAGE = 25

@@ -9,24 +9,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import forms, panels, services
 from ..htmx import HtmxHttpRequest, navigate, render_page_or_fragment
-from ..models import (
-    Event,
-    Member,
-    ProjectMembership,
-    SSHKey,
-)
-from ..permissions import (
-    org_role,
-)
+from ..models import Event, Member, ProjectMembership, SSHKey
+from ..permissions import org_role
 from ..roles import ORG_ADMINS
-from .pages import (
-    forbid_unless,
-    perform,
-    project_context,
-    project_for,
-    submit,
-    timeline,
-)
+from .pages import forbid_unless, perform, project_context, project_for, submit, timeline
 
 
 @login_required

@@ -9,15 +9,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import forms, services
 from ..htmx import HtmxHttpRequest, navigate, render_page_or_fragment
-from ..models import (
-    Invitation,
-    Member,
-    Organization,
-    ProjectMembership,
-)
-from ..permissions import (
-    org_role,
-)
+from ..models import Invitation, Member, Organization, ProjectMembership
+from ..permissions import org_role
 from ..roles import ASSIGNED_ROLES, ORG_ADMINS, Role
 from .pages import (
     CURRENT_ORG_SESSION_KEY,
