@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from inventory.bmc import BmcDriver, BmcEndpoint, driver_for
-from inventory.bmc.emulators import EmulatorProcess
+from tests.emulators.process import EmulatorProcess
 
-SUSHY_MODULE = "inventory.bmc.emulators.sushy_emulator"
+SUSHY_MODULE = "tests.emulators.sushy_emulator"
 IPMI_MODULE = "inventory.bmc.emulators.ipmi_bmc"
 
 NODE1 = {

@@ -12,8 +12,8 @@ from inventory.bmc import (
     BootOverride,
     PowerState,
 )
-from inventory.bmc.emulators import EmulatorProcess
 from inventory.bmc.ipmi import DEFAULT_PORT, parse_address
+from tests.emulators.process import EmulatorProcess
 from tests.inventory.conftest import IPMI_MODULE, NODE1, NODE2
 from tests.waiting import wait_until
 

@@ -15,7 +15,8 @@ from inventory.bmc import (
     BootOverride,
     PowerState,
 )
-from inventory.bmc.emulators import EmulatorProcess, require_loopback
+from inventory.bmc.emulators import require_loopback
+from tests.emulators.process import EmulatorProcess
 from tests.inventory.conftest import NODE1, NODE2, PASSWORD, SUSHY_MODULE, USERNAME
 from tests.waiting import wait_until
 

@@ -7,7 +7,7 @@ the patches rely on its internals (FakeDriver's stored dicts, the Flask app, its
 
 Run it as a process:
 
-    python -m inventory.bmc.emulators.sushy_emulator --config rack.json
+    python -m tests.emulators.sushy_emulator --config rack.json
 
 The config is JSON:
 
@@ -88,7 +88,7 @@ class LabFakeDriver(fakedriver.FakeDriver):
         pending = system.get("pending_power")
         if pending:
             # A due time of "now" is applied lazily by the stock driver on the next read.
-            pending["apply_time"] = time.time() + random.uniform(low, high)  # noqa: S311
+            pending["apply_time"] = time.time() + random.uniform(low, high)
             self._update(system, pending_power=pending)
 
     def _update_if_needed(self, system):
