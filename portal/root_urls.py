@@ -10,7 +10,7 @@ urlpatterns = [
     path("", include("provisioning.boot.urls")),  # boot/…, metadata, phone-home (machines)
     path("", include("inventory.urls")),  # operator/… (staff) and catalogue/ (signed in)
     path("", include("provisioning.urls")),  # projects/…/servers/, servers/…, projects/…/ips/
-    path("", include("provisioning.usage_urls")),  # projects/…/usage/, orgs/…/billing/
+    path("", include("provisioning.billing.urls")),  # projects/…/usage/, orgs/…/billing/
     path("", include("portal.urls")),
 ]
 

@@ -373,7 +373,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Usage: "hour" bills whole started hours, "second" exact seconds (provisioning.usage).
+# Usage: "hour" bills whole started hours, "second" exact seconds (provisioning.billing.usage).
 USAGE_METERING = os.environ.get("USAGE_METERING", "hour")
 BILLING_CURRENCY = os.environ.get("BILLING_CURRENCY", "USD")
 INVOICE_DUE_DAYS = int(os.environ.get("INVOICE_DUE_DAYS", "7"))

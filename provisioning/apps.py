@@ -17,10 +17,11 @@ class ProvisioningConfig(AppConfig):
 
         from inventory.signals import price_changed
 
-        from . import usage, views
+        from . import views
+        from .billing import usage
         from .boot import checks  # noqa: F401 - registers the boot path's system checks
 
-        price_changed.connect(usage.reprice, dispatch_uid="provisioning.usage.reprice")
+        price_changed.connect(usage.reprice, dispatch_uid="provisioning.billing.usage.reprice")
 
         from .api import cache
 

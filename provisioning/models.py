@@ -289,7 +289,7 @@ class Step(models.Model):
 class UsageInterval(models.Model):
     """A stretch of billable time for one device and one priced item (its plan, or a licensed
     OS), its unit price frozen when it opened. Opened at allocation, billable once the device
-    first reaches active, closed when the device is deleted (see provisioning.usage)."""
+    first reaches active, closed when the device is deleted (see provisioning.billing.usage)."""
 
     class Item(models.TextChoices):
         PLAN = "plan"

@@ -20,7 +20,8 @@ from portal.errors import Conflict, ServiceError
 from portal.models import Project, SSHKey, User
 from portal.permissions import can_manage_project, can_operate_project, require
 
-from . import allocation, ledger, usage
+from . import allocation, ledger
+from .billing import usage
 from .models import Batch, Device, IPAssignment, Operation
 from .workflows import WORKFLOWS
 

@@ -6,7 +6,8 @@ import logging
 from celery import shared_task
 from celery.signals import worker_process_shutdown
 
-from . import actions, reconciler, runner, usage
+from . import actions, reconciler, runner
+from .billing import usage
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from portal.permissions import can_manage_project, can_operate_project
 from portal.querysets import visible_project_q
 from portal.views.pages import forbid_unless, perform, project_context, project_for, submit
 
-from . import forms, services, usage
+from . import forms, services
+from .billing import usage
 from .models import Device, IPAssignment, Operation
 
 SERVERS_PER_PAGE = 25

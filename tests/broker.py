@@ -20,8 +20,9 @@ def purge(*queues: str) -> None:
 
 
 def drain(*queues: str) -> list[tuple[str, list, str]]:
-    """Take every message off these queues: (task name, args, queue), queue by queue, each in
-    the order it was published."""
+    """Take every message off these queues: (task name, args, queue), queue by queue (in the
+    order published on RabbitMQ; the embedded filesystem broker keeps none within a
+    millisecond)."""
     found = []
     with app.connection_for_read() as connection:
         for name in queues:

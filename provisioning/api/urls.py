@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import usage as u
+from ..billing import api as u
 from . import views as v
 
 app_name = "provisioning-api"

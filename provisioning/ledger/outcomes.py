@@ -11,7 +11,8 @@ from django.utils import timezone
 from inventory.models import IPReservation, Machine
 from portal import audit
 
-from .. import allocation, usage
+from .. import allocation
+from ..billing import usage
 from ..models import Batch, Device, IPAssignment, Operation, Step
 from ..workflows import WAITING_STEPS, WORKFLOWS
 from .opening import ring, start_operation

@@ -13,10 +13,11 @@ def test_operations_opened_together_share_messages_per_site(monkeypatch):
     broker.purge(*queues)
     monkeypatch.setattr(doorbell, "RING_TOGETHER", 3)
     doorbell.ring_all([(n, "tq1") for n in range(1, 8)] + [(8, "tq2"), (9, "tq2")])
-    assert broker.drain(*queues) == [
+    # (The embedded filesystem broker keeps no order within a millisecond: compare as sets.)
+    assert sorted(broker.drain(*queues)) == [
+        ("provisioning.tasks.run_operation", [7], "site.tq1"),
         ("provisioning.tasks.run_operations", [[1, 2, 3]], "site.tq1"),
         ("provisioning.tasks.run_operations", [[4, 5, 6]], "site.tq1"),
-        ("provisioning.tasks.run_operation", [7], "site.tq1"),
         ("provisioning.tasks.run_operations", [[8, 9]], "site.tq2"),
     ]
 

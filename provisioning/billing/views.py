@@ -22,8 +22,8 @@ from portal.views.pages import (
     project_for,
 )
 
+from ..models import Invoice, UsageInterval
 from . import usage
-from .models import Invoice, UsageInterval
 
 # Plan colours in the chart, in the order plans sort; they repeat past the eighth plan.
 PALETTE = ("#0d6efd", "#fd7e14", "#198754", "#6f42c1", "#d63384", "#20c997", "#ffc107", "#6c757d")

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from provisioning import tasks, usage
+from provisioning import tasks
+from provisioning.billing import usage
 from provisioning.models import Invoice
 from tests import factories
 

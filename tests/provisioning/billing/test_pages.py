@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader
 
-from provisioning import usage
+from provisioning.billing import usage
 
 from .conftest import at, delete, finish
 

@@ -13,8 +13,8 @@ from portal.hrefs import href, href_for
 from portal.models import Organization, Project
 from portal.permissions import can_read_billing, require
 
-from .. import usage
 from ..models import Device, Invoice, UsageInterval
+from . import usage
 
 scope_to_project(UsageInterval, "project")
 

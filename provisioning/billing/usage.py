@@ -32,7 +32,7 @@ from inventory.models import OperatingSystem
 from portal import audit, hrefs
 from portal.models import Organization
 
-from .models import Device, Invoice, InvoiceLine, UsageInterval
+from ..models import Device, Invoice, InvoiceLine, UsageInterval
 
 # Here, not in the API module: the worker issuing invoices audits them without loading URLs.
 hrefs.register("invoice", "invoices")

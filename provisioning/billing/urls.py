@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import usage_views as v
+from . import views as v
 
 app_name = "usage"
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError
 
 from inventory import services as inventory_services
-from provisioning import usage
+from provisioning.billing import usage
 from provisioning.models import UsageInterval
 from tests import factories
 
