@@ -160,7 +160,7 @@ class Timestamp(serializers.DateTimeField):
 
 
 class MetalSerializer(serializers.Serializer):
-    """Output serializer for a Metal object: adds `id` and `href`, drops absent references.
+    """Output serializer for a Metal object: adds `id` and `href`, leaves absent values out.
 
     `select` / `prefetch` name the relations its own non-Ref fields read, so `optimize()` can
     load them up front wherever the serializer is used, nested or not.
@@ -181,10 +181,10 @@ class MetalSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        for name, field in self.fields.items():
-            if isinstance(field, Ref) and data.get(name) is None:
-                data.pop(name, None)
-        return data
+        # Neither Metal spec lets any of these objects' fields be null, and every client reads
+        # a missing field as unset: an absent value (a date not set, a reference to nothing,
+        # a user who never logged in) is left out.
+        return {name: value for name, value in data.items() if value is not None}
 
 
 def _lookups(serializer, include: dict, exclude: dict, prefix: str, in_prefetch: bool):
@@ -273,6 +273,10 @@ def paginate(
         "current_page": page,
         "last_page": last_page,
     }
+    # A link to no page is left out, as the spec's Meta wants (an Href, never null), except
+    # `next`: packet-python reads meta["next"] and stops on null, and the SDKs stop on None.
+    if meta["previous"] is None:
+        del meta["previous"]
     return rows, meta
 
 

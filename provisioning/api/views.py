@@ -18,6 +18,7 @@ from rest_framework import serializers as drf
 from rest_framework.response import Response
 
 from inventory.api import assignments as inventory_assignments
+from inventory.api.serializers import IPReservationUpdateInput
 from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
 from portal.api import access
 from portal.api.metal import (
@@ -432,6 +433,16 @@ class IPAssignmentView(MetalView):
 
     def get(self, request, id):
         return self.render(s.IPAssignmentSerializer, self.get_visible(IPAssignment, id))
+
+    def patch(self, request, id):
+        assignment = services.update_ip_assignment(
+            assignment=self.get_visible(IPAssignment, id),
+            acting_user=request.user,
+            **self.validated(IPReservationUpdateInput),
+        )
+        return self.render(s.IPAssignmentSerializer, assignment)
+
+    put = patch  # Metal's Rails routes sent PUT and PATCH alike to an update
 
     def delete(self, request, id):
         assignment = self.get_visible(IPAssignment, id)
