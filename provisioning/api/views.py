@@ -374,9 +374,8 @@ class UserdataValidateView(MetalView):
     query_methods = frozenset({"POST"})
 
     def post(self, request):
-        userdata = request.query_params.get("userdata")
-        if userdata is None:
-            userdata = request.data.get("userdata", "") if isinstance(request.data, dict) else ""
+        # The spec passes it in the query string: MetalRequest reads it from there or the body.
+        userdata = request.data.get("userdata", "") if isinstance(request.data, dict) else ""
         try:
             clean_userdata(userdata)
         except ValidationError as exc:
