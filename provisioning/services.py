@@ -581,7 +581,7 @@ def update_ip_assignment(
     ]
     if given:
         raise ServiceError(
-            f"An IP assignment has no {', '.join(given)} of its own; "
+            f"An IP assignment has no {' or '.join(given)} of its own; "
             f"set them on its reservation, /metal/v1/ips/{assignment.reservation.uuid}."
         )
     return assignment

@@ -1,5 +1,6 @@
 """Reusable Metal v1 API layer: token scoping, `{href}` references with ?include/?exclude,
-query optimisation that follows the references, and paged lists with Metal's `meta`.
+query optimisation that follows the references, paged lists with Metal's `meta`, and write
+parameters read from the query string as well as the body.
 
 Later apps (inventory, provisioning) build on these: declare output serializers with `Ref`
 fields, register how their models narrow to a project token with `scope_to_project`, and
@@ -329,6 +330,8 @@ class MetalRequest(Request):
     ?type=reboot` with no body). Where both name a parameter, the body wins."""
 
     def _parse(self):
+        # DRF parses a request's body here, once, whichever reader asks first (a view, the
+        # idempotency fingerprint): every reader sees the merged parameters.
         data, files = super()._parse()
         if self.method in PARAMETER_METHODS and isinstance(data, dict):
             data = {**query_parameters(self.query_params), **data}

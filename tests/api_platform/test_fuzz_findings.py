@@ -118,13 +118,14 @@ def test_an_assignment_answers_the_update_of_ips_id(api, alice, assignment, meth
     assert refused.status_code == 422
     assert refused.json() == {
         "errors": [
-            "An IP assignment has no details, tags of its own; set them on its reservation, "
+            "An IP assignment has no details or tags of its own; set them on its reservation, "
             f"/metal/v1/ips/{assignment.reservation.uuid}."
         ]
     }
 
 
-def test_only_project_managers_update_an_assignment(api, lena, assignment):
-    client = api(factories.make_token(lena))
-    response = client.patch(f"/metal/v1/ips/{assignment.uuid}", {}, format="json")
-    assert response.status_code == 403
+def test_only_project_managers_update_an_assignment(api, lena, charlie, assignment):
+    url = f"/metal/v1/ips/{assignment.uuid}"
+    assert api().patch(url, {}, format="json").status_code == 401
+    assert api(factories.make_token(charlie)).patch(url, {}, format="json").status_code == 404
+    assert api(factories.make_token(lena)).patch(url, {}, format="json").status_code == 403
