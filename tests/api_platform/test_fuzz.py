@@ -16,8 +16,11 @@ instead of stopping at a 404; each example runs in a savepoint that is rolled ba
 or an accepted invitation leaves the next example the same world.
 
 Where the spec and Metal's clients disagree, the clients win, and the spec is amended here
-(AMENDMENTS): the SDK-patched spec, which the generated SDKs validate against, drops
+(`_amend`): the SDK-patched spec, which the generated SDKs validate against, drops
 `Address.required`; and `meta.next` is null on a last page, as packet-python needs.
+
+Every run sends the same requests (about 5,000: the coverage phase's and 5 fuzzed examples per
+operation), on SQLite and PostgreSQL alike, so a failure in CI reproduces locally.
 """
 
 import itertools
