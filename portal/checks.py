@@ -1,4 +1,7 @@
-"""Deploy checks: refuse production settings that would leave secrets guessable."""
+"""Deploy checks: refuse production settings that would leave secrets guessable, and
+settings that contradict each other."""
+
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
@@ -58,3 +61,23 @@ def check_list_cache(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@checks.register()
+def check_api_host(app_configs, **kwargs):
+    """On METAL_API_HOST every path is the API's, so the addresses pages and booting servers are
+    given must use other names."""
+    api_host = settings.METAL_API_HOST
+    clashes = [
+        name
+        for name in ("SITE_URL", "BOOT_BASE_URL")
+        if api_host and urlsplit(getattr(settings, name)).hostname == api_host
+    ]
+    return [
+        checks.Error(
+            f"{name} uses METAL_API_HOST ({api_host}), where every path is the Metal API's.",
+            hint=f"Give {name} the portal's own host name.",
+            id="ironyard.E006",
+        )
+        for name in clashes
+    ]

@@ -3,6 +3,8 @@
 import re
 import zoneinfo
 
+from django.conf import settings
+from django.http.request import split_domain_port
 from django.utils import timezone
 
 from . import audit
@@ -11,12 +13,22 @@ _SLASHES = re.compile(r"/{2,}")
 _API_PREFIX = "/metal/v1"
 
 
-def normalise_metal_path(path: str) -> str:
-    """Collapse runs of '/' and a repeated /metal/v1 prefix (packet-python builds both)."""
+def normalise_metal_path(path: str, *, api_host: bool = False) -> str:
+    """Collapse runs of '/' and a repeated /metal/v1 prefix (packet-python builds both). On the
+    API's own host name a root path is the API's: `/projects` is `/metal/v1/projects`."""
     path = _SLASHES.sub("/", path)
+    if api_host and not (path + "/").startswith(_API_PREFIX + "/"):
+        path = _API_PREFIX + path
     while path.startswith(_API_PREFIX + _API_PREFIX + "/") or path == _API_PREFIX * 2:
         path = path[len(_API_PREFIX) :]
     return path
+
+
+def on_api_host(request) -> bool:
+    """Whether the request came to METAL_API_HOST, where the API also answers at the root, as
+    api.packet.net and api.equinix.com did (packet-python's default endpoint uses root paths)."""
+    api_host = settings.METAL_API_HOST
+    return bool(api_host) and split_domain_port(request.get_host())[0] == api_host
 
 
 class MetalPathMiddleware:
@@ -26,8 +38,9 @@ class MetalPathMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "//" in request.path_info or request.path_info.startswith(_API_PREFIX * 2):
-            normalised = normalise_metal_path(request.path_info)
+        api_host = on_api_host(request)
+        if api_host or "//" in request.path_info or request.path_info.startswith(_API_PREFIX * 2):
+            normalised = normalise_metal_path(request.path_info, api_host=api_host)
             request.path_info = normalised
             request.path = request.META.get("SCRIPT_NAME", "").rstrip("/") + normalised
         via = "api" if request.path_info.startswith(_API_PREFIX + "/") else "web"

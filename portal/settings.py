@@ -46,6 +46,12 @@ SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEY", "")
 API_TOKEN_HMAC_KEY = os.environ.get("API_TOKEN_HMAC_KEY", SECRET_KEY)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+# The API's own host name (api.example.com): there the Metal API answers at the root as well as
+# under /metal/v1, as api.packet.net did for packet-python; pages and the boot path stay on the
+# other names. Naming it is enough to serve it.
+METAL_API_HOST = os.environ.get("METAL_API_HOST", "").strip().lower()
+if METAL_API_HOST and METAL_API_HOST not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(METAL_API_HOST)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 

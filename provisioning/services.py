@@ -513,6 +513,34 @@ def unassign_ip(*, assignment: IPAssignment, acting_user: User) -> None:
     assignment.delete()
 
 
+def update_ip_assignment(
+    *,
+    assignment: IPAssignment,
+    acting_user: User,
+    details: str | None = None,
+    tags: Sequence[str] | None = None,
+    customdata: dict | None = None,
+) -> IPAssignment:
+    """PATCH /ips/{id} for an assignment. Description, tags and custom data belong to its
+    reservation, not to the assignment, so only an update that sets none of them succeeds
+    (and changes nothing): refusing says where they go instead of dropping them unsaid."""
+    require(
+        can_manage_project(acting_user, assignment.device.project),
+        "Only owners, admins and collaborators can change IP addresses.",
+    )
+    given = [
+        name
+        for name, value in (("details", details), ("tags", tags), ("customdata", customdata))
+        if value is not None
+    ]
+    if given:
+        raise ServiceError(
+            f"An IP assignment has no {' or '.join(given)} of its own; "
+            f"set them on its reservation, /metal/v1/ips/{assignment.reservation.uuid}."
+        )
+    return assignment
+
+
 @transaction.atomic
 def create_batches(
     *, project: Project, acting_user: User, requests: Sequence[DeviceRequest]

@@ -122,7 +122,8 @@ def _tls_server_thread(tls_ca) -> Iterator[TLSLiveServer]:
     threads may still be closing their connection just after a test has its answer."""
     ca, ca_path = tls_ca
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert(HOST).configure_cert(context)
+    # "localhost" too: a second name for the same server, as the API's own host name.
+    ca.issue_cert(HOST, "localhost").configure_cert(context)
     shared = {}
     for conn in connections.all():
         if conn.vendor == "sqlite" and conn.is_in_memory_db():

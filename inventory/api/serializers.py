@@ -183,8 +183,8 @@ class IPReservationSerializer(SubnetSerializer):
     details = serializers.CharField(read_only=True)
     tags = serializers.ListField(child=serializers.CharField(), read_only=True)
     customdata = serializers.JSONField(read_only=True)
+    # No updated_at: the spec's IPReservation allows no property beyond its own.
     created_at = Timestamp(read_only=True)
-    updated_at = Timestamp(read_only=True)
 
     def subnet(self, obj) -> ipam.Network:
         return obj.ip_network
@@ -251,7 +251,7 @@ class IPReservationInput(serializers.Serializer):
 
 
 class IPReservationUpdateInput(serializers.Serializer):
-    """IPAssignmentUpdateInput as applied to a reservation."""
+    """IPAssignmentUpdateInput: what PATCH /ips/{id} takes, for reservations and assignments."""
 
     details = serializers.CharField(required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)

@@ -1,5 +1,6 @@
 """Reusable Metal v1 API layer: token scoping, `{href}` references with ?include/?exclude,
-query optimisation that follows the references, and paged lists with Metal's `meta`.
+query optimisation that follows the references, paged lists with Metal's `meta`, and write
+parameters read from the query string as well as the body.
 
 Later apps (inventory, provisioning) build on these: declare output serializers with `Ref`
 fields, register how their models narrow to a project token with `scope_to_project`, and
@@ -18,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
@@ -32,6 +34,13 @@ DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 1000
 MAX_PAGE = 100_000
 ALL_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
+# Writes whose parameters may come in the query string as well as in the body.
+PARAMETER_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Query parameters that tell the API how to answer (what to expand, which page, which renderer),
+# never a field of what is written: they stay out of a write's parameters.
+RESERVED_PARAMETERS = frozenset(
+    {"include", "exclude", "page", "per_page", "sort_by", "sort_direction", "search", "format"}
+)
 
 # Model → lookup from the model to its project, used to narrow a project token's reach.
 # A model that is not registered is out of a project token's reach entirely.
@@ -161,7 +170,7 @@ class Timestamp(serializers.DateTimeField):
 
 
 class MetalSerializer(serializers.Serializer):
-    """Output serializer for a Metal object: adds `id` and `href`, drops absent references.
+    """Output serializer for a Metal object: adds `id` and `href`, leaves absent values out.
 
     `select` / `prefetch` name the relations its own non-Ref fields read, so `optimize()` can
     load them up front wherever the serializer is used, nested or not.
@@ -182,10 +191,10 @@ class MetalSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        for name, field in self.fields.items():
-            if isinstance(field, Ref) and data.get(name) is None:
-                data.pop(name, None)
-        return data
+        # Neither Metal spec lets any of these objects' fields be null, and every client reads
+        # a missing field as unset: an absent value (a date not set, a reference to nothing,
+        # a user who never logged in) is left out.
+        return {name: value for name, value in data.items() if value is not None}
 
 
 def _lookups(serializer, include: dict, exclude: dict, prefix: str, in_prefetch: bool):
@@ -278,6 +287,10 @@ def paginate(
         "current_page": page,
         "last_page": last_page,
     }
+    # A link to no page is left out, as the spec's Meta wants (an Href, never null), except
+    # `next`: packet-python reads meta["next"] and stops on null, and the SDKs stop on None.
+    if meta["previous"] is None:
+        del meta["previous"]
     return rows, meta
 
 
@@ -305,6 +318,31 @@ def by_id_or_code(queryset: QuerySet, value: str, code_field: str):
     return queryset.filter(**({"uuid": key} if key else {code_field: value})).first()
 
 
+def query_parameters(query) -> dict:
+    """A write's parameters as the query string gives them, the way Rails reads them: `name[]`
+    (repeated) is a list, any other name its last value; reserved names are left out."""
+    parameters = {}
+    for key, values in query.lists():
+        name, value = (key[:-2], values) if key.endswith("[]") else (key, values[-1])
+        if name and name not in RESERVED_PARAMETERS:
+            parameters[name] = value
+    return parameters
+
+
+class MetalRequest(Request):
+    """A request whose write parameters are read from the query string as well as the JSON
+    body: Metal's Rails API merged the two, and clients rely on it (`POST /devices/{id}/actions
+    ?type=reboot` with no body). Where both name a parameter, the body wins."""
+
+    def _parse(self):
+        # DRF parses a request's body here, once, whichever reader asks first (a view, the
+        # idempotency fingerprint): every reader sees the merged parameters.
+        data, files = super()._parse()
+        if self.method in PARAMETER_METHODS and isinstance(data, dict):
+            data = {**query_parameters(self.query_params), **data}
+        return data, files
+
+
 class JSONNegotiation(DefaultContentNegotiation):
     """Metal endpoints render JSON only: when the client takes JSON, or anything, as every
     Metal client does, there is nothing to negotiate and the Accept header is not parsed."""
@@ -329,6 +367,16 @@ class MetalView(APIView):
     query_methods: frozenset[str] = frozenset()
     _idempotency_claim = None
     _list_lookup: generations.Lookup | None = None
+
+    def initialize_request(self, request, *args, **kwargs):
+        # APIView's own, with the request class that merges query parameters into writes.
+        return MetalRequest(
+            request,
+            parsers=self.get_parsers(),
+            authenticators=self.get_authenticators(),
+            negotiator=self.get_content_negotiator(),
+            parser_context=self.get_parser_context(request),
+        )
 
     def dispatch(self, request, *args, **kwargs):
         with generations.reading():

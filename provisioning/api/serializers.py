@@ -184,16 +184,6 @@ class DeviceSerializer(MetalSerializer):
     def get_actions(self, obj) -> list[dict]:
         return []
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if data.get("root_password") is None:
-            data.pop("root_password", None)
-        if data.get("created_by") is None:
-            data.pop("created_by", None)
-        if data.get("provisioning_percentage") is None:
-            data.pop("provisioning_percentage", None)
-        return data
-
 
 class BatchSerializer(MetalSerializer):
     """Metal Batch: its devices as references."""

@@ -18,6 +18,7 @@ from rest_framework import serializers as drf
 from rest_framework.response import Response
 
 from inventory.api import assignments as inventory_assignments
+from inventory.api.serializers import IPReservationUpdateInput
 from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
 from portal.api import access
 from portal.api.metal import (
@@ -373,9 +374,8 @@ class UserdataValidateView(MetalView):
     query_methods = frozenset({"POST"})
 
     def post(self, request):
-        userdata = request.query_params.get("userdata")
-        if userdata is None:
-            userdata = request.data.get("userdata", "") if isinstance(request.data, dict) else ""
+        # The spec passes it in the query string: MetalRequest reads it from there or the body.
+        userdata = request.data.get("userdata", "") if isinstance(request.data, dict) else ""
         try:
             clean_userdata(userdata)
         except ValidationError as exc:
@@ -432,6 +432,16 @@ class IPAssignmentView(MetalView):
 
     def get(self, request, id):
         return self.render(s.IPAssignmentSerializer, self.get_visible(IPAssignment, id))
+
+    def patch(self, request, id):
+        assignment = services.update_ip_assignment(
+            assignment=self.get_visible(IPAssignment, id),
+            acting_user=request.user,
+            **self.validated(IPReservationUpdateInput),
+        )
+        return self.render(s.IPAssignmentSerializer, assignment)
+
+    put = patch  # Metal's Rails routes sent PUT and PATCH alike to an update
 
     def delete(self, request, id):
         assignment = self.get_visible(IPAssignment, id)
