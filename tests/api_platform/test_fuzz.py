@@ -44,7 +44,7 @@ from inventory import services as inventory_services
 from portal import services
 from portal.models import Event, Member, ProjectMembership
 from provisioning import services as provisioning_services
-from provisioning import usage
+from provisioning.billing import usage
 from provisioning.models import InvoiceLine
 from tests import factories
 from tests.provisioning.factories import make_site, request_for
