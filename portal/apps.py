@@ -9,7 +9,3 @@ class PortalConfig(AppConfig):
         from . import checks, diagnostics, signals  # noqa: F401  (registers checks, receivers)
 
         diagnostics.install()
-
-        from .api import access
-
-        access.connect()

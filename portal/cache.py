@@ -7,9 +7,8 @@ handful of cache calls and no query:
   fork.
 - `incr` in one round trip (a script), not two (EXISTS, then INCRBY), with the same meaning:
   a missing key is a ValueError, never a counter silently created without a timeout.
-- `count`: add one to several counters (each created with its timeout when missing) and read
-  other keys, in one round trip: an API request's rate limits and the cache generations it
-  is about to look up.
+- `count`: add one to several counters (each created with its timeout when missing) in one
+  round trip: an API request's rate limits.
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -22,19 +21,15 @@ end
 return false
 """
 
-_COUNT_AND_READ = """
+_COUNT = """
 local counts = {}
-for i = 1, #ARGV do
+for i = 1, #KEYS do
     counts[i] = redis.call('INCR', KEYS[i])
     if counts[i] == 1 then
         redis.call('EXPIRE', KEYS[i], ARGV[i])
     end
 end
-local values = {}
-if #KEYS > #ARGV then
-    values = redis.call('MGET', unpack(KEYS, #ARGV + 1))
-end
-return {counts, values}
+return counts
 """
 
 
@@ -64,13 +59,8 @@ class _SharedClient(RedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
-    def count(self, counters, timeouts, read):
-        counts, values = self._run(_COUNT_AND_READ, [*counters, *read], timeouts)
-        return counts, {
-            key: self._serializer.loads(value)
-            for key, value in zip(read, values, strict=True)
-            if value is not None
-        }
+    def count(self, counters, timeouts):
+        return self._run(_COUNT, counters, timeouts)
 
 
 class RedisCache(DjangoRedisCache):
@@ -78,13 +68,7 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = _SharedClient
 
-    def count(
-        self, counters: list[str], timeouts: list[int], read: list[str] = ()
-    ) -> tuple[list[int], dict]:
-        """Add one to each counter (creating it, with its timeout in seconds, when missing)
-        and read the keys in `read`: (the counters' new values, {key: value} of those found),
-        like get_many."""
-        counters = [self.make_and_validate_key(key) for key in counters]
-        keys = {self.make_and_validate_key(key): key for key in read}
-        counts, found = self._cache.count(counters, timeouts, list(keys))
-        return counts, {keys[key]: value for key, value in found.items()}
+    def count(self, counters: list[str], timeouts: list[int]) -> list[int]:
+        """Add one to each counter (creating it, with its timeout in seconds, when missing):
+        the counters' new values."""
+        return self._cache.count([self.make_and_validate_key(key) for key in counters], timeouts)

@@ -47,22 +47,6 @@ def check_secrets(app_configs, **kwargs):
     return errors
 
 
-@checks.register(checks.Tags.caches)
-def check_list_cache(app_configs, **kwargs):
-    """Cached lists are retired by counters in the cache; a per-process cache would let one
-    process serve a list another process has changed."""
-    backend = settings.CACHES["default"]["BACKEND"]
-    if settings.METAL_API_CACHE and backend.endswith(("LocMemCache", "DummyCache")):
-        return [
-            checks.Error(
-                "METAL_API_CACHE is on but the default cache is not shared between processes.",
-                hint="Set REDIS_URL, or METAL_API_CACHE=0.",
-                id="ironyard.E003",
-            )
-        ]
-    return []
-
-
 @checks.register()
 def check_api_host(app_configs, **kwargs):
     """On METAL_API_HOST every path is the API's, so the addresses pages and booting servers are

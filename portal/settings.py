@@ -251,13 +251,6 @@ RATELIMIT_USE_CACHE = "default"
 # Metal API limits (429 with Retry-After), per API token and per client address; "off" disables.
 API_RATE_PER_TOKEN = os.environ.get("API_RATE_PER_TOKEN", "1200/m")
 API_RATE_PER_IP = os.environ.get("API_RATE_PER_IP", "3000/m")
-# Metal API keys, project visibility and rendered device lists kept in the cache until what
-# they came from changes (portal.api.generations). The counters that retire them must be seen
-# by every process (web and workers), so the default is on only with Redis.
-METAL_API_CACHE = env_bool("METAL_API_CACHE", bool(REDIS_URL))
-METAL_API_CACHE_SECONDS = int(os.environ.get("METAL_API_CACHE_SECONDS", "120"))
-# Recompute every cache hit and fail on a difference (the test suite turns this on).
-METAL_API_CACHE_VERIFY = env_bool("METAL_API_CACHE_VERIFY", False)
 
 INVITATION_TTL_DAYS = int(os.environ.get("INVITATION_TTL_DAYS", "14"))
 

@@ -23,10 +23,6 @@ class ProvisioningConfig(AppConfig):
 
         price_changed.connect(usage.reprice, dispatch_uid="provisioning.billing.usage.reprice")
 
-        from .api import cache
-
-        cache.connect()
-
         panels.register_tab(panels.ProjectTab("servers", "Servers", "provisioning:devices"))
         panels.register_tab(panels.ProjectTab("ips", "IPs", "provisioning:ips"))
         panels.register_tab(panels.ProjectTab("usage", "Usage", "usage:project-usage"))

@@ -4,8 +4,6 @@ from django.db import models
 
 from portal.querysets import manageable_project_q, visible_project_q
 
-from .api.cache import devices_changed
-
 
 class ProjectScopedQuerySet(models.QuerySet):
     """Rows that belong to a project: visible to whoever can see the project."""
@@ -30,15 +28,3 @@ class DeviceQuerySet(ProjectScopedQuerySet):
 
     def live(self):
         return self.exclude(state="deleted")
-
-    # Bulk writes send no signals: they retire cached device lists here (see api/cache.py).
-    def update(self, **kwargs):
-        count = super().update(**kwargs)
-        if count:
-            devices_changed()
-        return count
-
-    def bulk_create(self, objs, *args, **kwargs):
-        created = super().bulk_create(objs, *args, **kwargs)
-        devices_changed(device.project_id for device in created)
-        return created

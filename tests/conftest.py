@@ -62,9 +62,6 @@ def _test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    # Every list served from the list cache is checked against a fresh rendering (with Redis,
-    # as in CI, where the cache is on): a write that forgets to retire a list fails its test.
-    settings.METAL_API_CACHE_VERIFY = True
     # The cache may be a shared Redis (CI): rate-limit counters must not leak between tests.
     cache.clear()
     yield
@@ -72,15 +69,6 @@ def _test_settings(settings):
     from provisioning import actions
 
     actions.close_sessions()
-
-
-@pytest.fixture
-def api_cache(settings):
-    """The API cache on (in the default cache, which only this process uses here) and its hits
-    used as stored, as in production: these tests compare them with fresh values themselves."""
-    settings.METAL_API_CACHE = True
-    settings.METAL_API_CACHE_VERIFY = False
-    return settings
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ subclass `MetalView`.
 
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC
 
 from django.db import transaction
 from django.db.models import Model, QuerySet
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -28,7 +27,7 @@ from portal.hrefs import href_for
 from portal.models import ApiKey
 from portal.querysets import visible_project_q
 
-from . import generations, idempotency, throttles
+from . import idempotency, throttles
 
 DEFAULT_PER_PAGE = 10
 MAX_PER_PAGE = 1000
@@ -106,7 +105,8 @@ def parse_paths(raw: str | None) -> dict:
     return tree
 
 
-def _expanded(name: str, default: bool, include: dict, exclude: dict) -> bool:
+def expanded(name: str, default: bool, include: dict, exclude: dict) -> bool:
+    """Is the reference `name` rendered whole (else as `{href}`) under include/exclude?"""
     # exclude=x (a leaf) collapses x; exclude=x.y still lets x expand but collapses its y.
     if name in exclude and not exclude[name]:
         return False
@@ -144,7 +144,7 @@ class Ref(serializers.Field):
 
     def to_representation(self, value):
         include, exclude = self.context.get("include", {}), self.context.get("exclude", {})
-        expand = _expanded(self.field_name, self.expand, include, exclude)
+        expand = expanded(self.field_name, self.expand, include, exclude)
         context = {
             **self.context,
             "include": include.get(self.field_name, {}),
@@ -212,7 +212,7 @@ def _lookups(serializer, include: dict, exclude: dict, prefix: str, in_prefetch:
         # row instead of once per page row.
         nested_prefetch = in_prefetch or field.many or field.shared
         (prefetches if nested_prefetch else selects).append(path)
-        if _expanded(name, field.expand, include, exclude):
+        if expanded(name, field.expand, include, exclude):
             s, p = _lookups(
                 field.target,
                 include.get(name, {}),
@@ -366,7 +366,6 @@ class MetalView(APIView):
     # Methods that only read here (POST /capacity/metros checks), so read-only keys may use them.
     query_methods: frozenset[str] = frozenset()
     _idempotency_claim = None
-    _list_lookup: generations.Lookup | None = None
 
     def initialize_request(self, request, *args, **kwargs):
         # APIView's own, with the request class that merges query parameters into writes.
@@ -379,35 +378,23 @@ class MetalView(APIView):
         )
 
     def dispatch(self, request, *args, **kwargs):
-        with generations.reading():
-            if not idempotency.requested(request):
-                return super().dispatch(request, *args, **kwargs)
-            # The key's row is claimed inside the request's transaction (see
-            # portal.api.idempotency): its side effects and its stored response commit
-            # together, or neither does.
-            with transaction.atomic():
-                return super().dispatch(request, *args, **kwargs)
-
-    def cache_scopes(self, **kwargs) -> tuple[str, ...]:
-        """The generation scopes a GET here will look up beyond the caller's key, if known
-        before authentication: read in the same round trip as the rate limits."""
-        return ()
+        if not idempotency.requested(request):
+            return super().dispatch(request, *args, **kwargs)
+        # The key's row is claimed inside the request's transaction (see
+        # portal.api.idempotency): its side effects and its stored response commit together,
+        # or neither does.
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
 
     def perform_authentication(self, request):
-        # One cache round trip before the key is checked: the rate limits' counters, and the
-        # generations of what the request looks up (its key's, its view's cache_scopes).
-        wait, found = throttles.over_limit(request, generations.expected_keys())
-        generations.take(found)
+        # The rate limits are counted (one cache round trip) before the key is checked, so that
+        # guessed tokens count too.
+        wait = throttles.over_limit(request)
         if wait is not None:
             self.throttled(request, wait)
         super().perform_authentication(request)
 
     def initial(self, request, *args, **kwargs):
-        if generations.enabled():
-            for authenticator in request.authenticators:
-                generations.expect(*getattr(authenticator, "cache_scopes", ()))
-            if request.method == "GET":
-                generations.expect(*self.cache_scopes(**kwargs))
         super().initial(request, *args, **kwargs)
         # No text column of PostgreSQL can hold NUL: a filter carrying one is the caller's
         # mistake (422), not a database error (500).
@@ -426,26 +413,7 @@ class MetalView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         if self._idempotency_claim is not None:
             idempotency.store(self._idempotency_claim, response)
-        found = self._list_lookup
-        if found is not None and response.status_code == 200:
-            response.render()
-            if generations.verifying():
-                generations.verify(found, response.content)
-            generations.store(found, response.content, getattr(response, "valid_until", None))
         return response
-
-    def cached_list(self, scopes: tuple[str, ...], build: Callable[[], Response]):
-        """A GET list from the cache while none of `scopes` changed, else `build()` (stored for
-        the next caller). Only for lists whose bytes depend on the request's path and query
-        alone: the caller's right to the list is checked before this is called."""
-        request = self.request
-        if not generations.enabled() or request.method != "GET":
-            return build()
-        found = generations.lookup(request.get_full_path(), scopes)
-        if found.value is not None and not generations.verifying():
-            return HttpResponse(found.value, content_type="application/json")
-        self._list_lookup = found
-        return build()
 
     def visible(self, model: type[Model]) -> QuerySet:
         return visible(self.request, model)
@@ -489,11 +457,8 @@ class MetalView(APIView):
         key: str,
         paged: bool = False,
         per_page: int = DEFAULT_PER_PAGE,
-        valid_until: Callable[[list], float | None] | None = None,
     ) -> Response:
-        """A list under `key`; paged lists carry `meta` (`per_page` is the default page size).
-        `valid_until(rows)` says when the rendering goes out of date by time alone (a Unix
-        time, or None), for `cached_list`."""
+        """A list under `key`; paged lists carry `meta` (`per_page` is the default page size)."""
         context = self.metal_context()
         if isinstance(rows, QuerySet):
             rows = optimize(rows, serializer_class, context)
@@ -503,10 +468,7 @@ class MetalView(APIView):
         body = {key: serializer_class(rows, many=True, context=context).data}
         if meta is not None:
             body["meta"] = meta
-        response = Response(body)
-        if valid_until is not None:
-            response.valid_until = valid_until(rows)
-        return response
+        return Response(body)
 
     def gone(self) -> Response:
         return Response(status=204)

@@ -1,10 +1,10 @@
 """Rate limits for the Metal API, per client address and per API token, counted in fixed
 windows in the cache (Redis when REDIS_URL is set, so every web process shares the counters).
 
-Both are counted before authentication, in one cache call that also reads what the request
-looks up next (its cache generations): the address so that guessed tokens count too, and the
-token by its hash, so a request counts against a key's budget only when it carries that key's
-whole token (knowing a key's visible lookup part is not enough to use up its budget).
+Both are counted before authentication, in one cache round trip: the address so that guessed
+tokens count too, and the token by its hash, so a request counts against a key's budget only
+when it carries that key's whole token (knowing a key's visible lookup part is not enough to
+use up its budget).
 """
 
 import contextlib
@@ -50,16 +50,15 @@ def _count_one(key: str, timeout: int) -> int:
         return 1
 
 
-def _count(keys: list[str], timeouts: list[int], read: list[str]) -> tuple[list[int], dict]:
+def _count(keys: list[str], timeouts: list[int]) -> list[int]:
     if hasattr(cache, "count"):
-        return cache.count(keys, timeouts, read)
-    counts = [_count_one(key, timeout) for key, timeout in zip(keys, timeouts, strict=True)]
-    return counts, cache.get_many(read) if read else {}
+        return cache.count(keys, timeouts)
+    return [_count_one(key, timeout) for key, timeout in zip(keys, timeouts, strict=True)]
 
 
-def over_limit(request, read: list[str]) -> tuple[float | None, dict]:
-    """Count the request against its limits and read the cache keys in `read`: (the seconds
-    until it may retry if it is over a limit, else None; {key: value} of the keys found)."""
+def over_limit(request) -> float | None:
+    """Count the request against its limits: the seconds until it may retry if it is over one,
+    else None."""
     now = time.time()
     keys, timeouts, limits, waits = [], [], [], []
     for scope, setting, identity in _identities(request):
@@ -74,8 +73,8 @@ def over_limit(request, read: list[str]) -> tuple[float | None, dict]:
         timeouts.append(period * 2)
         limits.append(limit)
         waits.append((window + 1) * period - now)
-    if not keys and not read:
-        return None, {}
-    counts, found = _count(keys, timeouts, read)
+    if not keys:
+        return None
+    counts = _count(keys, timeouts)
     over = [wait for count, limit, wait in zip(counts, limits, waits, strict=True) if count > limit]
-    return (max(over) if over else None), found
+    return max(over) if over else None

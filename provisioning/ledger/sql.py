@@ -10,7 +10,6 @@ from inventory.models import Facility, IPReservation, Machine, MachineNic, Opera
 from inventory.models import Metro as MetroModel
 from portal.models import Organization, Project, SSHKey
 
-from ..api.cache import devices_changed
 from ..models import Device, IPAssignment, Operation, Step
 from ..workflows import WAITING_STEPS, WORKFLOWS
 from .rawsql import Columns, at, execute, select
@@ -246,7 +245,6 @@ def show_progress(device: Device, current_step: str, percentage: int, *, begins:
             f"UPDATE {MACHINE} SET state = %s WHERE id = %s AND state = %s",
             [Machine.State.DEPLOYING, device.machine_id, Machine.State.ALLOCATED],
         )
-    devices_changed([device.project_id])
 
 
 # -- the boot path ---------------------------------------------------------------------------
