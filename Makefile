@@ -102,9 +102,11 @@ bench-provision: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench $(BIN)/python manage.py migrate -v 0
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench $(BIN)/python manage.py bench_provision --servers $(SERVERS)
 
-# The device list (per_page=100, DEVICES in one project) against a bare Django view returning
-# the same bytes, both under gunicorn with 2 sync workers: requests/s, ratio, CPU, queries,
-# with the list cache (in BENCH_REDIS_URL) on and off.
+# The device list (per_page=100, DEVICES in one project, rendered on every request) against a
+# bare Django view returning the same bytes, both under gunicorn with 2 sync workers: requests/s,
+# ratio, CPU, queries; then polled while 200 devices of the project provision (a worker on
+# CELERY_BROKER_URL and a virtual rack): p50/p99 latency. The rate limits count in
+# BENCH_REDIS_URL, as in production.
 DEVICES ?= 10000
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/2
 

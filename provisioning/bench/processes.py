@@ -1,7 +1,8 @@
-"""Processes the benchmarks start and measure: a free port, gunicorn serving the portal, and
-the CPU time of a process tree."""
+"""Processes the benchmarks start and measure: a free port, gunicorn serving the portal, a
+Celery worker, and the CPU time of a process tree."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -80,3 +81,40 @@ def start_gunicorn(port: int, workers: int, env: dict) -> subprocess.Popen:
         env=env,
         start_new_session=True,
     )
+
+
+def start_worker(env: dict, queues: str, name: str, concurrency: int = 2) -> subprocess.Popen:
+    """A Celery worker (prefork) consuming `queues`, in its own session. `name` makes its node
+    name its own: another worker on the same broker (a test suite, the demo) would otherwise
+    hold the default one's pidbox queue."""
+    return subprocess.Popen(  # noqa: S603 - our own interpreter
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"{name}-{os.getpid()}@%h",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    """SIGTERM each process's session and wait for it."""
+    for process in processes:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

@@ -1,11 +1,10 @@
 """`manage.py bench_api [--devices 10000]`: requests/s of the Metal device list
-(`GET /projects/{id}/devices?per_page=100`) against a bare Django view returning the identical
-bytes, served by the same gunicorn (same flags: 2 sync workers) in the same run: once with the
-list cache on (a list nobody changes: hits), measured in alternating 2-second rounds with the
-baseline so that a machine whose speed drifts slows both alike, and once with it off (every
-request renders, as when the project changes between polls). Prints each ratio, the app's
-CPU-ms per request and the queries per request at per_page=10 and 100. Needs REDIS_URL (`make
-bench-api` sets it).
+(`GET /projects/{id}/devices?per_page=100`, rendered on every request) against a bare Django
+view returning the identical bytes, served by the same gunicorn (2 sync workers) in the same
+run, in alternating 2-second rounds so that a machine whose speed drifts slows both alike; the
+app's CPU-ms per request and its queries at per_page=10 and 100; then the same list polled
+while `--provisioning` devices (200) of the same project provision on a virtual rack with a
+Celery worker (latency p50/p99, requests/s), since that is when clients poll.
 
 A benchmark, not a test: run it on a scratch PostgreSQL database (`make bench-api` creates
 one); it refuses a database that already has devices. The devices, their machines and their
@@ -15,7 +14,6 @@ three addresses each are written with bulk_create (provisioning is not what is m
 import http.client
 import ipaddress
 import os
-import signal
 import tempfile
 import threading
 import time
@@ -30,9 +28,21 @@ from inventory.models import Facility, IPBlock, IPReservation, Machine, Operatin
 from portal import services as portal_services
 from portal.diagnostics import read_query_counts
 from portal.models import Project
-from provisioning.bench.processes import free_port, start_gunicorn, tree_cpu_seconds
-from provisioning.management.commands.bench_provision import BENCH_BLOCKS
+from provisioning.bench.processes import (
+    free_port,
+    start_gunicorn,
+    start_worker,
+    stop,
+    tree_cpu_seconds,
+)
+from provisioning.management.commands.bench_provision import (
+    BENCH_BLOCKS,
+    post_batch,
+    rack_machines,
+)
 from provisioning.models import Device, IPAssignment
+from provisioning.virtualrack import RackConfig, VirtualRack
+from provisioning.virtualrack.dhcp import Dhcp, from_portal_database
 
 BATCH = 2000
 ROUND_SECONDS = 2
@@ -78,6 +88,34 @@ def _get(port: int, path: str, headers: dict) -> bytes:
         connection.close()
 
 
+def _poll(port: int, path: str, headers: dict, seconds: float, clients: int):
+    """(latency of each successful request in seconds, failed requests) from `clients` threads
+    polling `path` one request after another."""
+    stop_at = time.monotonic() + seconds
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+
+    def client():
+        while time.monotonic() < stop_at:
+            started = time.monotonic()
+            try:
+                _get(port, path, headers)
+            except (OSError, CommandError):
+                with lock:
+                    failures[0] += 1
+                continue
+            with lock:
+                latencies.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, failures[0]
+
+
 class Command(BaseCommand):
     help = "Benchmark the Metal device list against a bare Django view (requests/s, CPU, queries)."
 
@@ -86,8 +124,17 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=10)
         parser.add_argument("--clients", type=int, default=4, help="load generator threads")
         parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument(
+            "--provisioning",
+            type=int,
+            default=200,
+            help="devices provisioning in the project during the second measurement (0: skip)",
+        )
+        parser.add_argument("--concurrency", type=int, default=2, help="Celery prefork size")
 
-    def handle(self, *args, devices, seconds, clients, web_workers, **options):
+    def handle(
+        self, *args, devices, seconds, clients, web_workers, provisioning, concurrency, **options
+    ):
         if Device.objects.exists():
             raise CommandError("This database already has devices; use a scratch database.")
         started = time.monotonic()
@@ -105,6 +152,7 @@ class Command(BaseCommand):
         (workdir / "body.json").write_bytes(body)
         counts = workdir / "queries"
         counts.mkdir()
+        port = free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "provisioning.bench.settings",
@@ -113,53 +161,104 @@ class Command(BaseCommand):
             "IRONYARD_INSECURE_HTTP": "1",
             "SECURE_SSL_REDIRECT": "0",
             "LOG_LEVEL": "WARNING",
+            "BOOT_BASE_URL": f"http://127.0.0.1:{port}",
+            "POWER_POLL_SECONDS": "0.5",
         }
-        if not env.get("REDIS_URL"):
-            raise CommandError("Set REDIS_URL: the list cache needs a cache all workers share.")
-        runs, queries = {}, {}
-        # The list cache on (a list nobody is changing: every request after the first is a
-        # hit), then off (every request renders, as when the project changes between polls).
-        for mode, cache_on in (("cached", "1"), ("rendered", "0")):
-            port = free_port()
-            web = start_gunicorn(port, web_workers, {**env, "METAL_API_CACHE": cache_on})
-            try:
-                self._wait_for(port)
-                served = _get(port, api, headers)
-                if served != _get(port, "/bench/baseline", {}) or served != body:
-                    raise CommandError(f"{mode}: the API's bytes are not the baseline's")
-                if mode == "cached":
-                    runs["baseline"], runs[mode] = self._measure_against(
-                        web, port, ("/bench/baseline", {}), (api, headers), seconds, clients
-                    )
-                else:
-                    runs[mode] = self._measure(web, port, api, headers, seconds, clients)
-                queries[mode] = {
-                    n: self._queries(port, project, headers, n, counts) for n in (10, 100)
-                }
-            finally:
-                os.killpg(web.pid, signal.SIGTERM)
-                web.wait(timeout=30)
-        rps = {name: ok / spent for name, (ok, _, _, spent) in runs.items()}
+        web = start_gunicorn(port, web_workers, env)
+        try:
+            self._wait_for(port)
+            served = _get(port, api, headers)
+            if served != _get(port, "/bench/baseline", {}) or served != body:
+                raise CommandError("the API's bytes are not the baseline's")
+            baseline, rendered = self._measure_against(
+                web, port, ("/bench/baseline", {}), (api, headers), seconds, clients
+            )
+            queries = {n: self._queries(port, project, headers, n, counts) for n in (10, 100)}
+            polled = (
+                self._while_provisioning(port, env, token, project, api, headers, seconds, clients,
+                                         provisioning, concurrency)
+                if provisioning
+                else None
+            )  # fmt: skip
+        finally:
+            stop(web)
+        rps = {name: ok / spent for name, (ok, _, _, spent) in (
+            ("baseline", baseline), ("rendered", rendered)
+        )}  # fmt: skip
 
-        def cpu_ms(name):
-            ok, _, cpu, _ = runs[name]
+        def cpu_ms(run):
+            ok, _, cpu, _ = run
             return cpu * 1000 / max(ok, 1)
 
         self.stdout.write(
             f"devices in the project     {devices}\n"
             f"response                   {len(body):,} bytes (100 devices)\n"
             f"gunicorn                   {web_workers} sync workers; {clients} client threads, "
-            f"{seconds:.0f} s each\n"
-            f"baseline requests/s        {rps['baseline']:.1f}  ({runs['baseline'][1]} failed), "
-            f"{cpu_ms('baseline'):.1f} CPU-ms each\n"
+            f"{seconds:.0f} s each, in alternating rounds of {ROUND_SECONDS} s\n"
+            f"baseline requests/s        {rps['baseline']:.1f}  ({baseline[1]} failed), "
+            f"{cpu_ms(baseline):.1f} CPU-ms each\n"
+            f"API, rendered each time    {rps['rendered']:.1f} requests/s ({rendered[1]} failed), "
+            f"{cpu_ms(rendered):.1f} CPU-ms each, ratio {rps['rendered'] / rps['baseline']:.2f} "
+            f"(target >= 0.1)\n"
+            f"queries per request        per_page=10: {queries[10]:.1f}, "
+            f"per_page=100: {queries[100]:.1f}\n"
         )
-        for mode, label in (("cached", "from the list cache"), ("rendered", "rendered each time")):
-            self.stdout.write(
-                f"API, {label:<20} {rps[mode]:.1f} requests/s ({runs[mode][1]} failed), "
-                f"{cpu_ms(mode):.1f} CPU-ms each, ratio {rps[mode] / rps['baseline']:.2f} "
-                f"(target >= 0.5); queries per_page=10: {queries[mode][10]:.1f}, "
-                f"per_page=100: {queries[mode][100]:.1f}\n"
-            )
+        if polled is not None:
+            self.stdout.write(polled)
+
+    def _while_provisioning(
+        self, port, env, token, project, api, headers, seconds, clients, servers, concurrency
+    ) -> str:
+        """The list polled while `servers` devices of the same project provision on a virtual
+        rack (with delays, so they are still provisioning while the clients poll): latency p50
+        and p99 and requests/s, as a client polling for its new servers sees them."""
+        plan = Plan.objects.get(slug="c3.small.x86")
+        config = RackConfig(
+            servers=servers,
+            facilities=("sv15",),
+            portal_url=f"http://127.0.0.1:{port}",
+            bmc_port=0,
+            power_delay=1.0,
+            boot_delay=2.0,
+            write_speed=100.0,  # a 2 GiB image in about 20 s, reported as it goes
+            workers=32,
+        )
+        with VirtualRack(config, dhcp=Dhcp(from_portal_database)) as rack:
+            rack_machines(rack, plan)
+            worker = start_worker(env, "celery,site.sv15", "bench-api", concurrency=concurrency)
+            try:
+                time.sleep(3)  # the worker up before the clock starts
+                post_batch(
+                    port,
+                    token,
+                    project,
+                    {
+                        "batches": [
+                            {
+                                "plan": plan.slug,
+                                "operating_system": "ubuntu_24_04",
+                                "metro": "sv",
+                                "quantity": servers,
+                            }
+                        ]
+                    },
+                )
+                latencies, failed = _poll(port, api, headers, seconds, clients)
+                moving = Device.objects.filter(
+                    state__in=[Device.State.QUEUED, Device.State.PROVISIONING]
+                ).count()
+            finally:
+                stop(worker)
+        latencies.sort()
+
+        def percentile(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+        return (
+            f"while {servers} devices of the project provision ({moving} still provisioning at "
+            f"the end): {len(latencies) / seconds:.1f} requests/s ({failed} failed), "
+            f"p50 {percentile(0.5):.0f} ms, p99 {percentile(0.99):.0f} ms\n"
+        )
 
     def _measure_against(self, web, port, baseline, measured, seconds, clients):
         """Both paths' _measure in alternating rounds of ROUND_SECONDS, summed: a machine

@@ -14,9 +14,6 @@ IRONYARD_QUERY_COUNT_DIR instrumentation (portal.diagnostics).
 import http.client
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +22,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from inventory import demo
-from inventory.models import IPBlock, Machine, MachineNic, Metro, OperatingSystem, Plan
+from inventory.models import (
+    Facility,
+    IPBlock,
+    Machine,
+    MachineNic,
+    Metro,
+    OperatingSystem,
+    Plan,
+)
 from inventory.services import assign_provisioning_addresses
 from portal import services as portal_services
 from portal.diagnostics import read_query_counts
@@ -34,6 +39,8 @@ from provisioning.bench.processes import (
     free_port,
     named_cpu_seconds,
     start_gunicorn,
+    start_worker,
+    stop,
     tree_cpu_seconds,
 )
 from provisioning.models import Device
@@ -47,6 +54,52 @@ BENCH_BLOCKS = [
     ("private_ipv4", "10.100.0.0/16"),
     ("public_ipv6", "2001:db8:100::/48"),
 ]
+
+
+def rack_machines(rack: VirtualRack, plan: Plan, facility_code: str = "sv15") -> None:
+    """Machines straight from a rack's inventory (enrollment is not what is measured), each
+    with its provisioning address, as enrollment would give it."""
+    facility = Facility.objects.get(code=facility_code)
+    machines = []
+    for server in rack.inventory()["servers"]:
+        bmc = server["bmc"]
+        machine = Machine.objects.create(
+            name=server["name"],
+            facility=facility,
+            plan=plan,
+            state="available",
+            system_uuid=server["uuid"],
+            serial_number=server["serial"],
+            bmc_driver=bmc["driver"],
+            bmc_address=bmc["address"],
+            bmc_system_id=bmc["system_id"] or "",
+            bmc_username=bmc["username"],
+            bmc_password=bmc["password"],
+        )
+        MachineNic.objects.bulk_create(
+            MachineNic(machine=machine, name=f"eth{i}", mac_address=mac.lower())
+            for i, mac in enumerate(server["macs"])
+        )
+        machines.append(machine)
+    assign_provisioning_addresses(facility, machines)
+
+
+def post_batch(port: int, token: str, project, body: dict) -> None:
+    """POST /metal/v1/projects/{id}/devices/batch, as a client sends it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        connection.request(
+            "POST",
+            f"/metal/v1/projects/{project.uuid}/devices/batch",
+            json.dumps(body),
+            {"X-Auth-Token": token, "Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        answer = response.read()
+    finally:
+        connection.close()
+    if response.status != 201:
+        raise CommandError(f"the batch request answered {response.status}: {answer[:500]!r}")
 
 
 class Command(BaseCommand):
@@ -72,7 +125,7 @@ class Command(BaseCommand):
             servers=servers, facilities=("sv15",), portal_url=portal_url, bmc_port=0, workers=32
         ).zero_delay()
         with VirtualRack(config, dhcp=Dhcp(from_portal_database)) as rack:
-            self._machines(rack, plan)
+            rack_machines(rack, plan)
             env = {
                 **os.environ,
                 "IRONYARD_QUERY_COUNT_DIR": str(counts),
@@ -82,31 +135,8 @@ class Command(BaseCommand):
                 "SECURE_SSL_REDIRECT": "0",
             }
             web = start_gunicorn(port, web_workers, env)
-            worker = subprocess.Popen(  # noqa: S603 - our own interpreter
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "portal",
-                    "worker",
-                    "-Q",
-                    "celery,site.sv15",
-                    "--concurrency",
-                    str(concurrency),
-                    # A node name of its own: another worker on the same broker (a test
-                    # suite, the demo) would otherwise hold the default one's pidbox queue.
-                    "--hostname",
-                    f"bench-provision-{os.getpid()}@%h",
-                    "--loglevel",
-                    "WARNING",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                ],
-                cwd=ROOT,
-                env=env,
-                start_new_session=True,
+            worker = start_worker(
+                env, "celery,site.sv15", "bench-provision", concurrency=concurrency
             )
             try:
                 time.sleep(3)  # let both come up before the clock starts
@@ -118,7 +148,21 @@ class Command(BaseCommand):
                 database_before = named_cpu_seconds("postgres")
                 queries_before = read_query_counts(counts)
                 started = time.monotonic()
-                self._batch(port, token, project, plan, os_, metro, servers)
+                post_batch(
+                    port,
+                    token,
+                    project,
+                    {
+                        "batches": [
+                            {
+                                "plan": plan.slug,
+                                "operating_system": os_.slug,
+                                "metro": metro.code,
+                                "quantity": servers,
+                            }
+                        ]
+                    },
+                )
                 created = time.monotonic() - started
                 self._wait(servers, started, timeout)
                 elapsed = time.monotonic() - started
@@ -129,9 +173,7 @@ class Command(BaseCommand):
                 time.sleep(1.5)  # let the counters flush
                 queries = read_query_counts(counts) - queries_before
             finally:
-                for process in (worker, web):
-                    os.killpg(process.pid, signal.SIGTERM)
-                    process.wait(timeout=30)
+                stop(worker, web)
         failed = Device.objects.filter(state="failed").count()
         self.stdout.write(
             f"servers                 {servers}\n"
@@ -149,33 +191,6 @@ class Command(BaseCommand):
             f"failed devices          {failed}"
         )
 
-    def _batch(self, port, token, project, plan, os_, metro, servers: int) -> None:
-        """The one request: POST /metal/v1/projects/{id}/devices/batch, as a client sends it."""
-        body = {
-            "batches": [
-                {
-                    "plan": plan.slug,
-                    "operating_system": os_.slug,
-                    "metro": metro.code,
-                    "quantity": servers,
-                }
-            ]
-        }
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        try:
-            connection.request(
-                "POST",
-                f"/metal/v1/projects/{project.uuid}/devices/batch",
-                json.dumps(body),
-                {"X-Auth-Token": token, "Content-Type": "application/json"},
-            )
-            response = connection.getresponse()
-            answer = response.read()
-        finally:
-            connection.close()
-        if response.status != 201:
-            raise CommandError(f"the batch request answered {response.status}: {answer[:500]!r}")
-
     def _catalogue(self, servers: int):
         demo.seed_catalogue()
         metro = Metro.objects.get(code="sv")
@@ -187,34 +202,6 @@ class Command(BaseCommand):
         project = Project.objects.for_user(user).get()
         plan = Plan.objects.get(slug="c3.small.x86")
         return plan, OperatingSystem.objects.get(slug="ubuntu_24_04"), metro, project, user
-
-    def _machines(self, rack: VirtualRack, plan: Plan) -> None:
-        """Machines straight from the rack's inventory (enrollment is not what is measured)."""
-        from inventory.models import Facility
-
-        facility = Facility.objects.get(code="sv15")
-        machines = []
-        for server in rack.inventory()["servers"]:
-            bmc = server["bmc"]
-            machine = Machine.objects.create(
-                name=server["name"],
-                facility=facility,
-                plan=plan,
-                state="available",
-                system_uuid=server["uuid"],
-                serial_number=server["serial"],
-                bmc_driver=bmc["driver"],
-                bmc_address=bmc["address"],
-                bmc_system_id=bmc["system_id"] or "",
-                bmc_username=bmc["username"],
-                bmc_password=bmc["password"],
-            )
-            MachineNic.objects.bulk_create(
-                MachineNic(machine=machine, name=f"eth{i}", mac_address=mac.lower())
-                for i, mac in enumerate(server["macs"])
-            )
-            machines.append(machine)
-        assign_provisioning_addresses(facility, machines)
 
     def _wait(self, servers: int, started: float, timeout: float) -> None:
         last = -1
