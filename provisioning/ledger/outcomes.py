@@ -11,7 +11,7 @@ from django.utils import timezone
 from inventory.models import IPReservation, Machine
 from portal import audit
 
-from .. import allocation, usage
+from .. import allocation, metrics, usage
 from ..models import Batch, Device, IPAssignment, Operation, Step
 from ..workflows import WAITING_STEPS, WORKFLOWS
 from .opening import ring, start_operation
@@ -47,6 +47,7 @@ def fail(operation: Operation, reason: str, *, machine_fault: bool = False) -> N
         agent_address=None,
     ):
         return
+    metrics.operation_ended(operation, Operation.State.FAILED)
     machine = operation.machine
     if machine_fault:
         Machine.objects.filter(pk=machine.pk).update(
@@ -141,6 +142,7 @@ def finish(operation: Operation, *, succeeded: bool) -> None:
         agent_address=None,
     ):
         return
+    metrics.operation_ended(operation, "succeeded" if succeeded else "failed")
     _settle(operation, succeeded=succeeded)
 
 
