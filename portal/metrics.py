@@ -142,9 +142,8 @@ def serve(request: HttpRequest, collectors: Iterable = ()) -> HttpResponse:
 
 
 @checks.register(checks.Tags.security)
-def check_metrics_settings(app_configs, **kwargs):
-    """A typo in METRICS_ALLOWED_NETWORKS would lock the scrapers out; a multiprocess
-    directory that does not exist would fail the first metric a process writes."""
+def check_metrics_networks(app_configs, **kwargs):
+    """A typo in METRICS_ALLOWED_NETWORKS would lock the scrapers out."""
     errors = []
     for network in settings.METRICS_ALLOWED_NETWORKS:
         try:
@@ -156,13 +155,4 @@ def check_metrics_settings(app_configs, **kwargs):
                     id="ironyard.E020",
                 )
             )
-    path = multiprocess_dir()
-    if path and not os.path.isdir(path):
-        errors.append(
-            checks.Error(
-                f"PROMETHEUS_MULTIPROC_DIR is {path!r}, which is not a directory.",
-                hint="Create it (empty) before starting the web and worker processes.",
-                id="ironyard.E021",
-            )
-        )
     return errors

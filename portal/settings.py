@@ -306,6 +306,11 @@ POWER_DRIFT_BATCH = int(os.environ.get("POWER_DRIFT_BATCH", "50"))
 # behind a proxy, set TRUSTED_PROXIES), or any caller with `Authorization: Bearer METRICS_TOKEN`.
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# prometheus-client's multiprocess mode (see portal.metrics): a process writes its first metric
+# there while Django loads, so a directory that is missing is made (whoever starts the
+# processes empties it; a new one is empty).
+if PROMETHEUS_MULTIPROC_DIR := os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""):
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # Each of /health/'s broker and worker checks waits at most this long (seconds) for an answer.
 HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "2"))
 # Load balancers and scrapers often talk plain HTTP to the web processes themselves.

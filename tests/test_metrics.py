@@ -15,6 +15,7 @@ import pytest
 
 from portal.celery import _metrics_process_dead
 from portal.gunicorn_config import child_exit
+from portal.metrics import check_metrics_networks
 from provisioning.bench.processes import free_port
 from tests import factories
 from tests.broker import dead_broker
@@ -34,6 +35,12 @@ def test_only_the_allowed_networks_may_scrape(client, settings):
     assert client.get("/metrics").status_code == 403
     settings.METRICS_ALLOWED_NETWORKS = []
     assert client.get("/metrics", REMOTE_ADDR=OUTSIDER).status_code == 403
+
+
+def test_a_network_that_is_not_one_is_refused_by_the_checks(settings):
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.0/8", "10.0.0.0/33"]
+    [error] = check_metrics_networks(None)
+    assert error.id == "ironyard.E020" and "10.0.0.0/33" in error.msg
 
 
 @pytest.mark.django_db
