@@ -44,6 +44,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+# The web and worker processes write their metrics to var/metrics (prometheus-client's
+# multiprocess mode), emptied before they start: what /metrics adds up is this run's.
 run: $(VENV)/.installed
 	@export IRONYARD_INSECURE_HTTP=1; \
 	$(BIN)/python manage.py migrate --no-input -v 0 && \
@@ -52,6 +54,8 @@ run: $(VENV)/.installed
 	echo && echo "  Ironyard is starting at http://$(HOST):$(PORT)/" && \
 	echo "  Log in as demo@ironyard.local with password ironyard-demo  (Ctrl-C stops everything)" && \
 	echo && \
+	rm -rf var/metrics && mkdir -p var/metrics && \
+	PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" \
 	HOST=$(HOST) PORTAL_URL=http://$(HOST):$(PORT) SITE_URL="$${SITE_URL:-http://$(HOST):$(PORT)}" \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 

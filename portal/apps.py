@@ -6,6 +6,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Ironyard portal"
 
     def ready(self) -> None:
-        from . import checks, diagnostics, signals  # noqa: F401  (registers checks, receivers)
+        from . import checks, diagnostics, metrics, signals  # noqa: F401  (checks, receivers)
 
         diagnostics.install()

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -24,3 +24,13 @@ def _database_connections(sender=None, **kwargs) -> None:
     if getattr(sender.request, "is_eager", False):
         return  # run inline by its caller, inside the caller's connection and transaction
     close_old_connections()
+
+
+@worker_process_shutdown.connect
+def _metrics_process_dead(pid=None, **kwargs) -> None:
+    """A pool process is exiting: with PROMETHEUS_MULTIPROC_DIR (see portal.metrics), its live
+    gauges stop counting; its counters and histograms stay, as counted."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

@@ -1,6 +1,10 @@
-"""Root URLs: the three apps' pages and the Metal v1 API, wired together here only."""
+"""Root URLs: the three apps' pages, the Metal v1 API and the monitoring endpoints, wired
+together here only."""
 
 from django.urls import include, path
+
+from portal import health
+from provisioning import scrape
 
 urlpatterns = [
     # Resolution tries patterns in order: the paths clients poll (devices) come first.
@@ -12,6 +16,10 @@ urlpatterns = [
     path("", include("provisioning.urls")),  # projects/…/servers/, servers/…, projects/…/ips/
     path("", include("provisioning.billing.urls")),  # projects/…/usage/, orgs/…/billing/
     path("", include("portal.urls")),
+    # For operators' monitoring: Prometheus scrapes (restricted), health probes (open).
+    path("metrics", scrape.metrics, name="metrics"),
+    path("health/", health.health, name="health"),
+    path("health/live", health.live, name="health-live"),
 ]
 
 handler400 = "portal.views.errors.bad_request"

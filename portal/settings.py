@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First in, last out: its request latencies include every other middleware's time.
+    "portal.metrics.RequestMetricsMiddleware",
     "portal.middleware.MetalPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static HTML (Swagger UI's oauth2-redirect.html) gets the policy too.
@@ -298,6 +300,20 @@ SECURE_REDIRECT_EXEMPT += [
 ]
 POWER_DRIFT_CHECK_SECONDS = int(os.environ.get("POWER_DRIFT_CHECK_SECONDS", "300"))
 POWER_DRIFT_BATCH = int(os.environ.get("POWER_DRIFT_BATCH", "50"))
+
+# Who may read /metrics (Prometheus): callers in these CIDRs (as audit.client_ip sees them:
+# behind a proxy, set TRUSTED_PROXIES), or any caller with `Authorization: Bearer METRICS_TOKEN`.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# prometheus-client's multiprocess mode (see portal.metrics): a process writes its first metric
+# there while Django loads, so a directory that is missing is made (whoever starts the
+# processes empties it; a new one is empty).
+if PROMETHEUS_MULTIPROC_DIR := os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""):
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# Each of /health/'s broker and worker checks waits at most this long (seconds) for an answer.
+HEALTH_CHECK_TIMEOUT = float(os.environ.get("HEALTH_CHECK_TIMEOUT", "2"))
+# Load balancers and scrapers often talk plain HTTP to the web processes themselves.
+SECURE_REDIRECT_EXEMPT += [r"^health/", r"^metrics$"]
 
 # Capacity words per metro and plan: 0 available is "unavailable", up to this many "limited".
 CAPACITY_LIMITED_THRESHOLD = int(os.environ.get("CAPACITY_LIMITED_THRESHOLD", "5"))

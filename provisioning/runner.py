@@ -17,7 +17,7 @@ from django.utils import timezone
 from inventory.bmc import BmcError, BmcPermanentError
 from inventory.enrollment import describe_bmc_error
 
-from . import actions, ledger
+from . import actions, ledger, metrics
 from .ledger import sql
 from .models import Operation, Step
 from .workflows import STEP_LABELS
@@ -108,6 +108,7 @@ def _act(operation: Operation, step: Step) -> bool:
 
 
 def _bmc_failed(operation: Operation, step: Step, error: BmcError) -> None:
+    metrics.bmc_error(error)
     raw = {
         "status_code": error.raw.status_code,
         "body": error.raw.body,

@@ -42,3 +42,11 @@ def operations_rung(queue: str) -> list[int]:
         elif task == "provisioning.tasks.run_operations":
             ids.extend(args[0])
     return ids
+
+
+def dead_broker(monkeypatch, url: str) -> None:
+    """Point the app at a broker that does not answer, for one test (CELERY_BROKER_URL in the
+    environment outranks the app's configuration, so both; the configuration first, as what
+    it reads back to restore comes from the environment)."""
+    monkeypatch.setattr(app.conf, "broker_url", url)
+    monkeypatch.setenv("CELERY_BROKER_URL", url)

@@ -10,7 +10,7 @@ from portal import tokens
 from portal.errors import Conflict
 from portal.models import User
 
-from .. import doorbell
+from .. import doorbell, metrics
 from ..models import Device, Operation
 from ..workflows import WORKFLOWS
 from . import sql
@@ -50,6 +50,7 @@ def open_provisions(devices: list[Device], acting_user: User | None) -> list[Ope
 def _open(operations: list[Operation]) -> None:
     """Write the steps of operations just created; ring each one's doorbell on commit."""
     sql.create_steps(operations)
+    metrics.operations_opened(operations)
     doorbells = [(operation.pk, operation.device.facility.code) for operation in operations]
     transaction.on_commit(lambda: doorbell.ring_all(doorbells))
 
@@ -83,15 +84,16 @@ def start_operation(
 def cancel(operation: Operation, reason: str) -> bool:
     """End a running operation as cancelled (its installer's token with it); False if it was
     not running."""
-    return bool(
-        Operation.objects.filter(pk=operation.pk, state=Operation.State.RUNNING).update(
-            state=Operation.State.CANCELLED,
-            finished_at=timezone.now(),
-            error=reason[:2000],
-            agent_token_digest="",
-            agent_address=None,
-        )
-    )
+    if not Operation.objects.filter(pk=operation.pk, state=Operation.State.RUNNING).update(
+        state=Operation.State.CANCELLED,
+        finished_at=timezone.now(),
+        error=reason[:2000],
+        agent_token_digest="",
+        agent_address=None,
+    ):
+        return False
+    metrics.operation_ended(operation, Operation.State.CANCELLED)
+    return True
 
 
 def issue_agent_token(operation: Operation, address: str) -> str:

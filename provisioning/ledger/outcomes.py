@@ -11,7 +11,7 @@ from django.utils import timezone
 from inventory.models import IPReservation, Machine
 from portal import audit
 
-from .. import allocation
+from .. import allocation, metrics
 from ..billing import usage
 from ..models import Batch, Device, IPAssignment, Operation, Step
 from ..workflows import WAITING_STEPS, WORKFLOWS
@@ -48,6 +48,7 @@ def fail(operation: Operation, reason: str, *, machine_fault: bool = False) -> N
         agent_address=None,
     ):
         return
+    metrics.operation_ended(operation, Operation.State.FAILED)
     machine = operation.machine
     if machine_fault:
         Machine.objects.filter(pk=machine.pk).update(
@@ -142,6 +143,7 @@ def finish(operation: Operation, *, succeeded: bool) -> None:
         agent_address=None,
     ):
         return
+    metrics.operation_ended(operation, "succeeded" if succeeded else "failed")
     _settle(operation, succeeded=succeeded)
 
 

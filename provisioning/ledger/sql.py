@@ -35,6 +35,7 @@ DELETED = Device.State.DELETED
 
 _operation = Columns(Operation, "o")
 _step = Columns(Step, "s")
+_step_written = Columns(Step, STEP)  # an UPDATE's RETURNING, which names its table
 _device = Columns(Device, "d")
 _machine = Columns(Machine, "m")
 _nic = Columns(MachineNic, "n")
@@ -144,17 +145,18 @@ _WAITING = {f"waiting_step_{n}": name for n, name in enumerate(sorted(WAITING_ST
 _WAITING_NAMES = ", ".join(f"%({key})s" for key in _WAITING)
 
 
-def complete_waiting(operation: Operation, step_name: str, now, *, last: bool) -> int:
+def complete_waiting(operation: Operation, step_name: str, now, *, last: bool) -> Step | None:
     """Mark done the operation's first open `step_name` step (pending, running or waiting), if
     the operation is running and every waiting step before it is done; with `last`, only if no
-    other step is open either. The number of rows written (1 or 0)."""
+    other step is open either. The step as written (its started_at: when its wait began), or
+    None."""
     others_open = (
         f"""AND NOT EXISTS (SELECT 1 FROM {STEP} x WHERE x.operation_id = %(operation)s
             AND x.id <> {STEP}.id AND x.state NOT IN (%(done)s, %(skipped)s))"""
         if last
         else ""
     )
-    return execute(
+    rows = select(
         f"""UPDATE {STEP} SET state = %(done)s, finished_at = %(now)s, lease_expires_at = NULL
         WHERE id = (
                 SELECT s.id FROM {STEP} s WHERE s.operation_id = %(operation)s AND s.name = %(name)s
@@ -165,7 +167,8 @@ def complete_waiting(operation: Operation, step_name: str, now, *, last: bool) -
             AND NOT EXISTS (SELECT 1 FROM {STEP} e WHERE e.operation_id = %(operation)s
                 AND e."index" < {STEP}."index" AND e.name IN ({_WAITING_NAMES})
                 AND e.state <> %(done)s)
-            {others_open}""",
+            {others_open}
+        RETURNING {_step_written.sql}""",
         {
             "operation": operation.pk,
             "name": step_name,
@@ -179,7 +182,9 @@ def complete_waiting(operation: Operation, step_name: str, now, *, last: bool) -
             "operation_running": RUNNING,
             **_WAITING,
         },
+        _step_written,
     )
+    return rows[0][0] if rows else None
 
 
 def start_waiting(operation: Operation, index: int, now) -> int:

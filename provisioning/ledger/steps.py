@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from portal import audit
 
+from .. import metrics
 from ..models import Device, Operation, Step
 from ..workflows import STEP_LABELS, WAITING_STEPS, WORKFLOWS
 from . import sql
@@ -58,6 +59,7 @@ def claim(operation: Operation, step: Step, now) -> bool:
     if not sql.claim(step, generation, outcome, now):
         return False
     step.state, step.generation, step.attempts = outcome["state"], generation, step.attempts + 1
+    step.started_at = now  # as written: the step's duration runs from here
     # The first step of a provision also moves the device out of `queued` and the machine into
     # `deploying`.
     begins = step.index == 0 and step.attempts == 1 and operation.kind == Operation.Kind.PROVISION
@@ -67,8 +69,10 @@ def claim(operation: Operation, step: Step, now) -> bool:
 
 def complete(operation: Operation, step: Step) -> bool:
     """Record a step done, if our lease on it still holds (a stale result is thrown away)."""
-    if sql.complete(step, step.generation, timezone.now()):
+    now = timezone.now()
+    if sql.complete(step, step.generation, now):
         step.state = Step.State.DONE
+        metrics.step_ended(step.name, step.started_at, Step.State.DONE, now)
         return True
     logger.info("stale result for step %s of operation %s ignored", step.name, operation.pk)
     return False
@@ -107,9 +111,11 @@ def fail_step(
     operation: Operation, step: Step, reason: str, *, error: str, machine_fault: bool, raw=None
 ) -> None:
     """The step failed for good, if it is still ours: it and its operation end failed."""
+    now = timezone.now()
     if Step.objects.filter(pk=step.pk, generation=step.generation).update(
-        state=Step.State.FAILED, error=error[:2000], raw=raw or {}, finished_at=timezone.now()
+        state=Step.State.FAILED, error=error[:2000], raw=raw or {}, finished_at=now
     ):
+        metrics.step_ended(step.name, step.started_at, Step.State.FAILED, now)
         fail(operation, reason, machine_fault=machine_fault)
 
 
@@ -154,16 +160,18 @@ def advance_waiting(
     now = timezone.now()
     # The last step (the first boot's phone-home), with every other step done: settling here
     # spares a worker pass that would only read the ledger to find nothing to run.
-    if WORKFLOWS[operation.kind].steps[-1] == step_name and sql.complete_waiting(
-        operation, step_name, now, last=True
+    if WORKFLOWS[operation.kind].steps[-1] == step_name and (
+        done := sql.complete_waiting(operation, step_name, now, last=True)
     ):
+        metrics.step_ended(step_name, done.started_at, Step.State.DONE, now)
         if record_event is not None:
             record_event()
         with audit_as_system():
             finish(operation, succeeded=True)
         return True
-    if not sql.complete_waiting(operation, step_name, now, last=False):
+    if not (done := sql.complete_waiting(operation, step_name, now, last=False)):
         return False
+    metrics.step_ended(step_name, done.started_at, Step.State.DONE, now)
     if record_event is not None:
         record_event()
     if not _wait_next(operation, step_name, now):
