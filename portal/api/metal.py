@@ -255,6 +255,18 @@ def paginate(
     request, queryset: QuerySet, default_per_page: int = DEFAULT_PER_PAGE
 ) -> tuple[list, dict]:
     """One page of `queryset` (`page`, `per_page`) and Metal's `meta` block for it."""
+    keys, meta = page_keys(request, queryset, default_per_page)
+    # The page's keys are picked first, then those rows loaded with their joins: sorting only
+    # (pk, ordering columns) costs a fraction of sorting every joined row of a large list.
+    by_key = queryset.filter(pk__in=keys).in_bulk() if keys else {}
+    return [by_key[key] for key in keys if key in by_key], meta
+
+
+def page_keys(
+    request, queryset: QuerySet, default_per_page: int = DEFAULT_PER_PAGE
+) -> tuple[list, dict]:
+    """The primary keys of one page of `queryset` (`page`, `per_page`), in order, and Metal's
+    `meta` block for it."""
     page = _positive_int(request, "page", 1)
     if page > MAX_PAGE:
         # Metal's documented maximum. Far past it the row offset outgrew PostgreSQL's bigint
@@ -264,11 +276,7 @@ def paginate(
     total = queryset.count()
     last_page = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
-    # Pick the page's keys first, then load those rows with their joins: sorting only
-    # (pk, ordering columns) costs a fraction of sorting every joined row of a large list.
     keys = list(queryset.values_list("pk", flat=True)[start : start + per_page])
-    by_key = queryset.filter(pk__in=keys).in_bulk() if keys else {}
-    rows = [by_key[key] for key in keys if key in by_key]
     url = request.get_full_path()
 
     def link(number: int | None):
@@ -291,7 +299,7 @@ def paginate(
     # `next`: packet-python reads meta["next"] and stops on null, and the SDKs stop on None.
     if meta["previous"] is None:
         del meta["previous"]
-    return rows, meta
+    return keys, meta
 
 
 def list_param(request, *names: str) -> list[str]:

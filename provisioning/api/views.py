@@ -26,8 +26,7 @@ from portal.api.metal import (
     as_uuid,
     by_id_or_code,
     list_param,
-    optimize,
-    paginate,
+    page_keys,
     scope_to_project,
 )
 from portal.api.serializers import EventSerializer, SSHKeySerializer
@@ -37,6 +36,7 @@ from .. import services
 from ..boot.metadata import METADATA_RELATED, api_metadata
 from ..forms import clean_userdata
 from ..models import Batch, Device, IPAssignment
+from . import render
 from . import serializers as s
 from .render import DeviceList
 
@@ -198,10 +198,10 @@ def _device_request(project: Project, data: dict, quantity: int = 1, hostnames=(
 class DeviceListMixin:
     def render_devices(self, devices: QuerySet) -> HttpResponse:
         """A page of devices, rendered without DRF's per-field machinery (see render.py)."""
-        context = self.metal_context()
-        devices = optimize(filter_devices(self.request, devices), s.DeviceSerializer, context)
-        rows, meta = paginate(self.request, devices, DEVICES_PER_PAGE)
-        return HttpResponse(DeviceList(context).encode(rows, meta), content_type="application/json")
+        devices = filter_devices(self.request, devices)
+        keys, meta = page_keys(self.request, devices, DEVICES_PER_PAGE)
+        body = {"devices": DeviceList(self.metal_context()).page(keys), "meta": meta}
+        return HttpResponse(render.encode(body), content_type="application/json")
 
 
 class ProjectDevicesView(DeviceListMixin, MetalView):
@@ -211,7 +211,8 @@ class ProjectDevicesView(DeviceListMixin, MetalView):
         project_id = self.visible(Project).filter(uuid=id).values_list("pk", flat=True).first()
         if project_id is None:
             raise Http404
-        return self.render_devices(self.visible(Device).filter(project_id=project_id))
+        # The caller sees the project, so every live device in it: no visibility test per row.
+        return self.render_devices(Device.objects.live().filter(project_id=project_id))
 
     def post(self, request, id):
         project = self.get_visible(Project, id)
