@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -26,6 +26,7 @@ from portal.views.pages import forbid_unless, perform, project_context, project_
 
 from . import forms, services
 from .billing import usage
+from .filters import DeviceFilter
 from .models import Device, IPAssignment, Operation
 
 SERVERS_PER_PAGE = 25
@@ -115,21 +116,13 @@ def _filter(devices, filters: forms.DeviceFilterForm):
     if not filters.is_valid():
         return devices.none()  # an unknown metro, plan or state matches no server
     data = filters.cleaned_data
-    if data["q"]:
-        addresses = IPAssignment.objects.filter(
-            device=OuterRef("pk"), network__startswith=data["q"]
-        )
-        devices = devices.filter(Q(hostname__icontains=data["q"]) | Exists(addresses))
-    if data["state"]:
-        devices = devices.filter(state=data["state"])
-    if data["metro"]:
-        devices = devices.filter(metro__code=data["metro"])
-    if data["plan"]:
-        devices = devices.filter(plan__slug=data["plan"])
-    if data["tag"]:
-        # Tags are a JSON list; its text form holds each tag quoted, on SQLite and PostgreSQL.
-        devices = devices.filter(tags__icontains=f'"{data["tag"]}"')
-    return devices
+    return DeviceFilter(
+        search=data["q"],
+        tag=data["tag"],
+        states=[data["state"]] if data["state"] else [],
+        metro=data["metro"],
+        plan=data["plan"],
+    ).apply(devices)
 
 
 def _list_context(request, project, outcomes=None, bulk_form=None) -> dict:

@@ -8,22 +8,19 @@ one is a 422 on its own field before any service runs.
 """
 
 import ipaddress
-import json
 
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpResponse
 from rest_framework import serializers as drf
 from rest_framework.response import Response
 
 from inventory.api import assignments as inventory_assignments
 from inventory.api.serializers import IPReservationUpdateInput
-from inventory.models import Facility, IPReservation, MachineNic, Metro, OperatingSystem, Plan
+from inventory.models import Facility, IPReservation, Metro, OperatingSystem, Plan
 from portal.api.metal import (
     ALL_METHODS,
     MetalView,
-    as_uuid,
     by_id_or_code,
     list_param,
     page_keys,
@@ -34,6 +31,7 @@ from portal.models import Event, EventRelation, Organization, Project, SSHKey, U
 
 from .. import services
 from ..boot.metadata import METADATA_RELATED, api_metadata
+from ..filters import DeviceFilter
 from ..forms import clean_userdata
 from ..models import Batch, Device, IPAssignment
 from . import render
@@ -57,66 +55,25 @@ def _boolean_param(request, name: str) -> bool | None:
     return BOOLEAN_WORDS[raw.lower()]
 
 
-def _has_tag(tag: str) -> Q:
-    if connection.features.supports_json_field_contains:
-        return Q(tags__contains=[tag])
-    # SQLite has no JSON containment: match the quoted element in the stored JSON text. The
-    # quotes keep "web" from matching "webserver"; the match is case-insensitive there.
-    return Q(tags__icontains=json.dumps(tag))
-
-
 def filter_devices(request, devices: QuerySet) -> QuerySet:
-    """Metal's device list filters; each narrows in the database (no per-row work)."""
+    """Metal's device list filters, from the query string (provisioning.filters decides)."""
     params = request.query_params
-    search = (params.get("search") or "").strip()
-    if search:
-        query = Q(hostname__icontains=search) | Q(description__icontains=search)
-        if key := as_uuid(search):
-            query |= Q(uuid=key)
-        devices = devices.filter(query)
-    if params.get("hostname"):
-        devices = devices.filter(hostname__iexact=params["hostname"].strip())
-    if params.get("tag"):
-        devices = devices.filter(_has_tag(params["tag"]))
-    states = list_param(request, "state")
-    if states:
-        unknown = set(states) - set(Device.State.values)
-        if unknown:
-            raise drf.ValidationError({"state": f"Unknown state {', '.join(sorted(unknown))}."})
-        devices = devices.filter(state__in=states)
-    for name, field, code in (
-        ("plan", "plan", "slug"),
-        ("metro", "metro", "code"),
-        ("facility", "facility", "code"),
-    ):
-        value = (params.get(name) or "").strip()
-        if value:
-            key = as_uuid(value)
-            lookup = f"{field}__uuid" if key else f"{field}__{code}__iexact"
-            devices = devices.filter(**{lookup: key or value})
-    device_type = (params.get("type") or "").strip()
-    if device_type:
-        # Every server here is on demand: no spot market, no hardware reservations.
-        if device_type not in ("ondemand", "spot", "reserved"):
-            raise drf.ValidationError({"type": "Must be ondemand, spot or reserved."})
-        if device_type != "ondemand":
-            devices = devices.none()
-    if _boolean_param(request, "reserved") or _boolean_param(request, "has_termination_time"):
-        devices = devices.none()
-    mac = (params.get("mac_address") or "").strip().lower().replace("-", ":")
-    if mac:
-        nics = MachineNic.objects.filter(machine=OuterRef("machine"), mac_address__iexact=mac)
-        devices = devices.filter(Exists(nics))
-    categories = set(list_param(request, "categories", "categories[]"))
-    if categories:
-        # The catalogue is small and JSON containment is not portable: match plans here.
-        plans = [
-            pk
-            for pk, cats in Plan.objects.values_list("pk", "categories")
-            if categories & set(cats)
-        ]
-        devices = devices.filter(plan_id__in=plans)
-    return devices
+    reserved = _boolean_param(request, "reserved") or _boolean_param(
+        request, "has_termination_time"
+    )
+    return DeviceFilter(
+        search=params.get("search") or "",
+        hostname=params.get("hostname") or "",
+        tag=params.get("tag") or "",
+        states=list_param(request, "state"),
+        plan=params.get("plan") or "",
+        metro=params.get("metro") or "",
+        facility=params.get("facility") or "",
+        device_type=params.get("type") or "",
+        mac_address=params.get("mac_address") or "",
+        plan_categories=list_param(request, "categories", "categories[]"),
+        reserved_only=bool(reserved),
+    ).apply(devices)
 
 
 def _device_request(project: Project, data: dict, quantity: int = 1, hostnames=()):
