@@ -15,11 +15,14 @@ from inventory.api.serializers import (
     PlanSerializer,
     SubnetSerializer,
 )
-from portal.api.metal import MetalSerializer, Ref, Timestamp
+from inventory.models import Facility, Metro, OperatingSystem, Plan
+from portal.api.metal import MetalSerializer, Ref, Timestamp, by_id_or_code
 from portal.api.serializers import CustomDataField, ProjectSerializer, SSHKeySerializer
 from portal.hrefs import href_for
+from portal.models import SSHKey, User
 
 from ..models import Device
+from ..services import DEFAULT_IPS, DeviceRequest
 
 
 class SharedRef(Ref):
@@ -213,6 +216,56 @@ class StringOrList(serializers.Field):
         raise serializers.ValidationError("Give a string or a list of strings.")
 
 
+class CatalogueName(serializers.Field):
+    """A catalogue row named by its id or its code/slug (Metal clients send either): the row,
+    or a 422 on this field naming what is unknown."""
+
+    def __init__(self, queryset, code_field: str, noun: str, **kwargs):
+        super().__init__(**kwargs)
+        self.queryset, self.code_field, self.noun = queryset, code_field, noun
+
+    def find(self, name: str):
+        return by_id_or_code(self.queryset.all(), name, self.code_field)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not data.strip():
+            raise serializers.ValidationError(f"Give a {self.noun} id or code.")
+        found = self.find(data.strip())
+        if found is None:
+            raise serializers.ValidationError(f"Unknown {self.noun} '{data.strip()}'.")
+        return found
+
+
+class Locations(StringOrList):
+    """Metros or facilities by id or code, in priority order; "any" means no preference."""
+
+    def __init__(self, queryset, noun: str, **kwargs):
+        super().__init__(**kwargs)
+        self.name = CatalogueName(queryset, "code", noun)
+
+    def to_internal_value(self, data):
+        names = [n for n in super().to_internal_value(data) if n != "any"]
+        return [self.name.to_internal_value(name) for name in names]
+
+
+class ProjectRows(serializers.ListField):
+    """Ids of rows the project in the URL (`context["project"]`) may use: its SSH keys, its
+    members. All known or a 422."""
+
+    child = serializers.UUIDField()
+
+    def __init__(self, rows, message: str, **kwargs):
+        super().__init__(**kwargs)
+        self.rows, self.message = rows, message
+
+    def to_internal_value(self, data):
+        wanted = set(super().to_internal_value(data))
+        found = list(self.rows(self.context["project"]).filter(uuid__in=wanted))
+        if len(found) != len(wanted):
+            raise serializers.ValidationError(self.message)
+        return found
+
+
 class LenientTags(serializers.ListField):
     """Tags: a list of strings; packet-python sends `{}` for "none". How many and how long is
     the service's rule (portal.limits)."""
@@ -267,19 +320,28 @@ class DeviceSettingsInput(serializers.Serializer):
 
 
 class DeviceCreateInput(DeviceSettingsInput):
-    """DeviceCreateInMetroInput / DeviceCreateInFacilityInput and what old clients add."""
+    """DeviceCreateInMetroInput / DeviceCreateInFacilityInput and what old clients add, read
+    into the services.DeviceRequest it asks for (`device_request`); names of the catalogue and
+    of the project's keys and members are resolved here, an unknown one a 422 on its field.
+    Needs the project in the URL as `context["project"]`."""
 
-    metro = StringOrList(required=False)
-    facility = StringOrList(required=False)
-    plan = serializers.CharField()
+    metro = Locations(Metro.objects.all(), "metro", required=False)
+    facility = Locations(Facility.objects.select_related("metro"), "facility", required=False)
+    plan = CatalogueName(Plan.objects.filter(active=True), "slug", "plan")
     # packet-python sends "" (with ipxe_script_url) and the generated SDKs a slug.
     operating_system = serializers.CharField(allow_blank=True)
     hostname = serializers.CharField(required=False, allow_blank=True, max_length=63)
-    project_ssh_keys = serializers.ListField(
-        child=serializers.UUIDField(), required=False, allow_null=True
+    project_ssh_keys = ProjectRows(
+        lambda project: SSHKey.objects.filter(project=project),
+        "Unknown key for this project.",
+        required=False,
+        allow_null=True,
     )
-    user_ssh_keys = serializers.ListField(
-        child=serializers.UUIDField(), required=False, allow_null=True
+    user_ssh_keys = ProjectRows(
+        lambda project: User.objects.reaching_project(project),
+        "Unknown user for this project.",
+        required=False,
+        allow_null=True,
     )
     ssh_keys = InlineSSHKey(many=True, required=False, allow_null=True)
     no_ssh_keys = serializers.BooleanField(required=False, default=False)
@@ -303,14 +365,72 @@ class DeviceCreateInput(DeviceSettingsInput):
             raise serializers.ValidationError("Hardware reservations are not offered here.")
         return value
 
+    def validate_operating_system(self, value):
+        name = value.strip()
+        if name and name != "custom_ipxe":
+            found = by_id_or_code(OperatingSystem.objects.all(), name, "slug")
+            if found is None:
+                raise serializers.ValidationError(f"Unknown operating system '{name}'.")
+            return found
+        return name  # the custom iPXE pseudo-OS, settled in validate()
+
     def validate(self, attrs):
         if attrs.get("metro") and attrs.get("facility"):
             raise serializers.ValidationError({"metro": "Give a metro or a facility, not both."})
-        if not attrs.get("metro") and not attrs.get("facility"):
+        if "metro" not in attrs and "facility" not in attrs:
             raise serializers.ValidationError(
                 {"metro": 'This field is required (a metro code, or "any").'}
             )
+        if isinstance(attrs["operating_system"], str):
+            if not attrs["operating_system"] and not attrs.get("ipxe_script_url"):
+                raise serializers.ValidationError(
+                    {"operating_system": "This field is required (or give an ipxe_script_url)."}
+                )
+            custom = OperatingSystem.objects.filter(custom_ipxe=True).first()
+            if custom is None:
+                raise serializers.ValidationError(
+                    {"operating_system": "Unknown operating system 'custom_ipxe'."}
+                )
+            attrs["operating_system"] = custom
         return attrs
+
+    @staticmethod
+    def device_request(data: dict, quantity: int = 1, hostnames=()) -> DeviceRequest:
+        """What a validated body (`data`) asks the services for."""
+        ip_addresses = [dict(spec) for spec in data.get("ip_addresses") or DEFAULT_IPS]
+        for size_field, public in (
+            ("public_ipv4_subnet_size", True),
+            ("private_ipv4_subnet_size", False),
+        ):
+            if data.get(size_field):
+                for spec in ip_addresses:
+                    if spec["address_family"] == 4 and spec.get("public", True) == public:
+                        spec["cidr"] = data[size_field]
+        keys = {
+            name: data[name]
+            for name in ("project_ssh_keys", "user_ssh_keys")
+            if data.get(name) is not None
+        }
+        return DeviceRequest(
+            plan=data["plan"],
+            operating_system=data["operating_system"],
+            metros=data.get("metro") or [],
+            facilities=data.get("facility") or [],
+            quantity=quantity,
+            hostnames=list(hostnames) or ([data["hostname"]] if data.get("hostname") else []),
+            description=data.get("description") or "",
+            billing_cycle=data.get("billing_cycle") or Device.BillingCycle.HOURLY,
+            tags=data.get("tags") or [],
+            userdata=data.get("userdata") or "",
+            customdata=data.get("customdata") or {},
+            inline_ssh_keys=[k["key"] for k in data.get("ssh_keys") or ()],
+            no_ssh_keys=data.get("no_ssh_keys", False),
+            ip_addresses=ip_addresses,
+            always_pxe=bool(data.get("always_pxe")),
+            ipxe_script_url=data.get("ipxe_script_url") or "",
+            locked=bool(data.get("locked")),
+            **keys,
+        )
 
 
 class BatchItemInput(DeviceCreateInput):

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from inventory.api import assignments as inventory_assignments
 from inventory.api.serializers import IPReservationUpdateInput
-from inventory.models import Facility, IPReservation, Metro, OperatingSystem, Plan
+from inventory.models import IPReservation, OperatingSystem
 from portal.api.metal import (
     ALL_METHODS,
     MetalView,
@@ -27,7 +27,7 @@ from portal.api.metal import (
     scope_to_project,
 )
 from portal.api.serializers import EventSerializer, SSHKeySerializer
-from portal.models import Event, EventRelation, Organization, Project, SSHKey, User
+from portal.models import Event, EventRelation, Organization, Project
 
 from .. import services
 from ..boot.metadata import METADATA_RELATED, api_metadata
@@ -76,82 +76,6 @@ def filter_devices(request, devices: QuerySet) -> QuerySet:
     ).apply(devices)
 
 
-def _device_request(project: Project, data: dict, quantity: int = 1, hostnames=()):
-    """A services.DeviceRequest from validated DeviceCreateInput; unknown names are 422s."""
-    plan = by_id_or_code(Plan.objects.filter(active=True), data["plan"], "slug")
-    if plan is None:
-        raise drf.ValidationError({"plan": f"Unknown plan '{data['plan']}'."})
-    os_name = data["operating_system"].strip()
-    if not os_name or os_name == "custom_ipxe":
-        if not data.get("ipxe_script_url") and not os_name:
-            raise drf.ValidationError(
-                {"operating_system": "This field is required (or give an ipxe_script_url)."}
-            )
-        operating_system = OperatingSystem.objects.filter(custom_ipxe=True).first()
-    else:
-        operating_system = by_id_or_code(OperatingSystem.objects.all(), os_name, "slug")
-    if operating_system is None:
-        raise drf.ValidationError({"operating_system": f"Unknown operating system '{os_name}'."})
-    metros, facilities = [], []
-    for name in data.get("metro") or ():
-        if name == "any":
-            continue
-        metro = by_id_or_code(Metro.objects.all(), name, "code")
-        if metro is None:
-            raise drf.ValidationError({"metro": f"Unknown metro '{name}'."})
-        metros.append(metro)
-    for name in data.get("facility") or ():
-        if name == "any":
-            continue
-        facility = by_id_or_code(Facility.objects.select_related("metro"), name, "code")
-        if facility is None:
-            raise drf.ValidationError({"facility": f"Unknown facility '{name}'."})
-        facilities.append(facility)
-    fields = {}
-    if data.get("project_ssh_keys") is not None:
-        wanted = set(data["project_ssh_keys"])
-        keys = list(SSHKey.objects.filter(project=project, uuid__in=wanted))
-        if len(keys) != len(wanted):
-            raise drf.ValidationError({"project_ssh_keys": "Unknown key for this project."})
-        fields["project_ssh_keys"] = keys
-    if data.get("user_ssh_keys") is not None:
-        wanted = set(data["user_ssh_keys"])
-        users = list(User.objects.reaching_project(project).filter(uuid__in=wanted))
-        if len(users) != len(wanted):
-            raise drf.ValidationError({"user_ssh_keys": "Unknown user for this project."})
-        fields["user_ssh_keys"] = users
-    ip_addresses = [dict(spec) for spec in data.get("ip_addresses") or services.DEFAULT_IPS]
-    for size_field, public in (
-        ("public_ipv4_subnet_size", True),
-        ("private_ipv4_subnet_size", False),
-    ):
-        if data.get(size_field):
-            for spec in ip_addresses:
-                if spec["address_family"] == 4 and spec.get("public", True) == public:
-                    spec["cidr"] = data[size_field]
-    names = list(hostnames) or ([data["hostname"]] if data.get("hostname") else [])
-    return services.DeviceRequest(
-        plan=plan,
-        operating_system=operating_system,
-        metros=metros,
-        facilities=facilities,
-        quantity=quantity,
-        hostnames=names,
-        description=data.get("description") or "",
-        billing_cycle=data.get("billing_cycle") or Device.BillingCycle.HOURLY,
-        tags=data.get("tags") or [],
-        userdata=data.get("userdata") or "",
-        customdata=data.get("customdata") or {},
-        inline_ssh_keys=[k["key"] for k in data.get("ssh_keys") or ()],
-        no_ssh_keys=data.get("no_ssh_keys", False),
-        ip_addresses=ip_addresses,
-        always_pxe=bool(data.get("always_pxe")),
-        ipxe_script_url=data.get("ipxe_script_url") or "",
-        locked=bool(data.get("locked")),
-        **fields,
-    )
-
-
 class DeviceListMixin:
     def render_devices(self, devices: QuerySet) -> HttpResponse:
         """A page of devices, rendered without DRF's per-field machinery (see render.py)."""
@@ -173,9 +97,11 @@ class ProjectDevicesView(DeviceListMixin, MetalView):
 
     def post(self, request, id):
         project = self.get_visible(Project, id)
-        data = self.validated(s.DeviceCreateInput)
+        data = self.validated(s.DeviceCreateInput, project=project)
         [device] = services.create_devices(
-            project=project, acting_user=request.user, request=_device_request(project, data)
+            project=project,
+            acting_user=request.user,
+            request=s.DeviceCreateInput.device_request(data),
         )
         return self.render(s.DeviceSerializer, device, status=201)
 
@@ -328,9 +254,9 @@ class ProjectBatchCreateView(MetalView):
 
     def post(self, request, id):
         project = self.get_visible(Project, id)
-        data = self.validated(s.BatchCreateInput)
+        data = self.validated(s.BatchCreateInput, project=project)
         requests = [
-            _device_request(project, item, item["quantity"], item["hostnames"])
+            s.DeviceCreateInput.device_request(item, item["quantity"], item["hostnames"])
             for item in data["batches"]
         ]
         batches = services.create_batches(
