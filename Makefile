@@ -23,7 +23,7 @@ fi; \
 exit 1
 endef
 
-.PHONY: run test lint format check-deploy clean help bench-provision bench-api
+.PHONY: run test lint format check-deploy clean help bench-provision bench-api bench-ledger-sql
 
 help:
 	@echo "make run           start the demo portal (web, worker, beat) on http://$(HOST):$(PORT)/"
@@ -118,3 +118,10 @@ bench-api: $(VENV)/.installed
 	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE IF EXISTS ironyard_bench_api' -c 'CREATE DATABASE ironyard_bench_api'
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_api $(BIN)/python manage.py migrate -v 0
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_api REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python manage.py bench_api --devices $(DEVICES)
+
+# The ledger's hand-written statements against their ORM twins (CPU per call, ratio): a statement
+# stays hand-written only where it is at least twice as cheap.
+bench-ledger-sql: $(VENV)/.installed
+	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE IF EXISTS ironyard_bench_sql' -c 'CREATE DATABASE ironyard_bench_sql'
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_sql $(BIN)/python manage.py migrate -v 0
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_sql $(BIN)/python manage.py bench_ledger_sql

@@ -1,12 +1,11 @@
-"""Hand-written SQL whose rows come back as model instances, for hot paths only.
+"""Running the ledger's hand-written statements (see `sql`) with rows that come back as model
+instances.
 
-Django builds and compiles every ORM statement anew. For the small statements a booting server
-makes by the dozen that costs several times what the database takes to run them (1–9 ms of CPU
-a statement against 0.1–0.3 ms, measured by `bench_provision`). A statement written here is
-plain SQL that PostgreSQL and SQLite both run (`%s` or `%(name)s` placeholders), executed
-through Django's cursor (so query counts and execute wrappers see it), and the values it reads
-go through the converters the ORM itself applies (SQLite returns UUIDs, JSON and datetimes as
-text): the instances are the ones a queryset would have made.
+A statement is plain SQL that PostgreSQL and SQLite both run (`%s` or `%(name)s` placeholders),
+executed through Django's cursor (so query counts, execute wrappers and psycopg's prepared
+statements apply), and the values it reads go through the converters the ORM itself applies
+(SQLite returns UUIDs, JSON and datetimes as text): the instances are the ones a queryset would
+have made.
 """
 
 from collections.abc import Mapping, Sequence

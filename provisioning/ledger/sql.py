@@ -1,7 +1,11 @@
-"""The statements every provisioned server goes through, written in SQL (see portal.rawsql for
-why): the runner's ledger reads and compare-and-set claims, and the boot path's lookups by
-token, MAC and source address. Each mirrors what the ORM version said; the tests that pin the
-ledger's behaviour and the boot path's query budgets run against them on PostgreSQL and SQLite.
+"""The statements every provisioned server goes through, written in SQL: the runner's reads and
+compare-and-set claims, the progress bar, and the boot path's lookups by token, MAC and source
+address. Each is here because `make bench-ledger-sql` shows it at least twice as cheap as the
+same statement through the ORM (provisioning.bench.ledger_orm; 2.6x to 20x in CPU when last
+measured: Django compiling a statement anew costs more than PostgreSQL running it); one that
+falls under 2x goes back to the ORM. They run through `rawsql`, whose instances are the ORM's
+own; the tests that pin the ledger's behaviour and the boot path's query budgets run against
+them on PostgreSQL and on SQLite (`make run`'s database).
 """
 
 import ipaddress
