@@ -23,7 +23,8 @@ fi; \
 exit 1
 endef
 
-.PHONY: run test lint format check-deploy clean help bench-provision bench-api bench-ledger-sql
+.PHONY: run test lint format check-deploy clean help bench-provision bench-api bench-allocation \
+	bench-ledger-sql
 
 help:
 	@echo "make run           start the demo portal (web, worker, beat) on http://$(HOST):$(PORT)/"
@@ -125,3 +126,12 @@ bench-ledger-sql: $(VENV)/.installed
 	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE IF EXISTS ironyard_bench_sql' -c 'CREATE DATABASE ironyard_bench_sql'
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_sql $(BIN)/python manage.py migrate -v 0
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_sql $(BIN)/python manage.py bench_ledger_sql
+
+# Creating one device and a batch of ten (provisioning.services.create_devices), the machine claim
+# and the capacity report with 1k / 10k / 100k available machines, then at 100k with 0 / 30k /
+# 150k IP reservations in the metro: each case's median time and queries, and the ratios.
+bench-allocation: $(VENV)/.installed
+	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE IF EXISTS ironyard_bench_alloc' -c 'CREATE DATABASE ironyard_bench_alloc'
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_alloc $(BIN)/python manage.py migrate -v 0
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_alloc $(BIN)/python manage.py bench_allocation
+	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE ironyard_bench_alloc'

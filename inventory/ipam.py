@@ -5,36 +5,55 @@ reservation) is in `inventory.services`.
 """
 
 import ipaddress
+import itertools
 from collections.abc import Iterable, Iterator
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def free_subnets(block: Network, prefix_length: int, taken: Iterable[Network]) -> Iterator[Network]:
-    """Yield, lowest first, every aligned /prefix_length inside `block` overlapping nothing taken.
-
-    Walks the gaps between taken subnets instead of enumerating all candidates, so a /16 with
-    thousands of /31s costs O(taken), not O(2^15).
-    """
-    if prefix_length < block.prefixlen or prefix_length > block.max_prefixlen:
-        raise ValueError(f"/{prefix_length} does not fit in {block}")
-    size = 1 << (block.max_prefixlen - prefix_length)
-    start = int(block.network_address)
-    end = int(block.broadcast_address) + 1
+    """Yield, lowest first, every aligned /prefix_length inside `block` overlapping nothing taken
+    (see free_between)."""
     spans = sorted(
         (int(net.network_address), int(net.broadcast_address) + 1)
         for net in taken
         if net.version == block.version and net.overlaps(block)
     )
-    candidate = start
-    for taken_start, taken_end in [*spans, (end, end)]:
+    return free_between(block, prefix_length, spans)
+
+
+def free_between(
+    block: Network,
+    prefix_length: int,
+    spans: Iterable[tuple[int, int]],
+    *,
+    start: int | None = None,
+) -> Iterator[Network]:
+    """Yield, lowest first, every aligned /prefix_length inside `block`, from address `start` up
+    (the block's first address if None), that overlaps no taken span.
+
+    `spans` are the taken subnets as half-open integer ranges [first, end), disjoint and in
+    ascending order, and may start anywhere (those wholly below `start` are skipped). They are
+    consumed lazily, one gap at a time, so a caller can stream them from an ordered index and
+    stop reading as soon as it has what it needs: the cost is O(spans walked past), not the size
+    of the block (a /16 with thousands of /31s, or an IPv6 /32) nor the number of spans.
+    """
+    if prefix_length < block.prefixlen or prefix_length > block.max_prefixlen:
+        raise ValueError(f"/{prefix_length} does not fit in {block}")
+    size = 1 << (block.max_prefixlen - prefix_length)
+    end = int(block.broadcast_address) + 1
+    candidate = max(int(block.network_address), start or 0)
+    candidate = -(-candidate // size) * size  # up to the next aligned boundary
+    if candidate + size > end:
+        return  # before reading a single span
+    for taken_start, taken_end in itertools.chain(spans, [(end, end)]):
         while candidate + size <= min(taken_start, end):
-            yield ipaddress.ip_network((candidate, prefix_length))
+            yield type(block)((candidate, prefix_length))
             candidate += size
         if taken_end > candidate:
             # Jump past the taken span, then up to the next aligned boundary.
             candidate = -(-taken_end // size) * size
-        if candidate >= end:
+        if candidate + size > end:
             return
 
 
@@ -52,14 +71,6 @@ def free_hosts(
     used = [ipaddress.ip_network(address) for address in [*edges, *taken]]
     for subnet in free_subnets(network, network.max_prefixlen, used):
         yield subnet.network_address
-
-
-def parse_network(text: str) -> Network:
-    """A strict CIDR (host bits clear), with a clear error."""
-    try:
-        return ipaddress.ip_network(text.strip(), strict=True)
-    except ValueError as exc:
-        raise ValueError(f"'{text}' is not a network in CIDR form ({exc}).") from exc
 
 
 def server_address(subnet: Network) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -2,12 +2,13 @@
 and capacity per metro and plan."""
 
 import ipaddress
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from portal import audit, limits
@@ -109,18 +110,94 @@ def _quantity_to_prefix(kind: str, quantity: int) -> int:
     return prefix
 
 
-def _candidate_blocks(kind: str, metro: Metro | None, facility: Facility | None):
+def _candidate_blocks(kind: str, metro: Metro | None, facility: Facility | None) -> list[IPBlock]:
+    """The blocks an allocation may carve from, locked (SELECT … FOR UPDATE), in the order to
+    use them: a facility request uses that facility's own blocks first, a metro request the
+    metro-wide ones (so it is not pinned to whichever facility's block happens to sort first).
+
+    Rows are locked in id order whatever the request, so a facility request and a metro request
+    in the same metro cannot each hold a block the other waits for.
+    """
     blocks = IPBlock.objects.filter(kind=kind)
     if kind != IPBlock.Kind.GLOBAL_IPV4:
         blocks = blocks.filter(metro=metro)
         if facility is not None:
             blocks = blocks.filter(Q(facility=facility) | Q(facility__isnull=True))
-    # NULLs sort first on SQLite and last on PostgreSQL, so say which comes first: a facility
-    # request uses that facility's own blocks first, a metro request the metro-wide ones (so
-    # it is not pinned to whichever facility's block happens to sort first).
+    locked = list(
+        blocks.select_related("metro", "facility").order_by("pk").select_for_update(of=("self",))
+    )
     if facility is not None:
-        return blocks.order_by(F("facility_id").asc(nulls_last=True), "pk")
-    return blocks.order_by(F("facility_id").asc(nulls_first=True), "pk")
+        return sorted(locked, key=lambda b: b.facility_id is None)  # stable: by id within
+    return sorted(locked, key=lambda b: (b.facility_id is not None, b.facility_id or 0))
+
+
+# Spans are read from the (block, last_packed) index in batches that grow by this factor, from
+# FIRST_BATCH rows up to LAST_BATCH: one query in the usual case (a few rows past the block's
+# search hint), a few dozen for a walk through a whole block the allocator has not seen before.
+FIRST_BATCH, LAST_BATCH = 32, 8192
+
+
+def _taken_spans(block: IPBlock, start: int) -> Iterator[tuple[int, int]]:
+    """The block's reservations that end at or above address `start`, lowest first, as
+    half-open integer spans [first, end), read lazily from the (block, last_packed) index."""
+    width = block.ip_network.max_prefixlen // 8
+    rows = IPReservation.objects.filter(block=block).order_by("last_packed")
+    after, batch = {"last_packed__gte": start.to_bytes(width, "big")}, FIRST_BATCH
+    while True:
+        chunk = list(rows.filter(**after).values_list("first_packed", "last_packed")[:batch])
+        for first, last in chunk:
+            yield int.from_bytes(first, "big"), int.from_bytes(last, "big") + 1
+        if len(chunk) < batch:
+            return
+        after = {"last_packed__gt": chunk[-1][1]}
+        batch = min(batch * 4, LAST_BATCH)
+
+
+def _search_start(block: IPBlock, prefix_length: int) -> int:
+    """Where a search for a free /prefix_length in `block` may begin: no free subnet of that
+    size lies below the hint left for it, nor below one left for a smaller size (a free /29
+    would contain a free /31). The block's first address without a hint."""
+    network = block.ip_network
+    start = int(network.network_address)
+    for prefix, address in (block.next_free or {}).items():
+        try:
+            hint = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        if int(prefix) >= prefix_length and hint in network:
+            start = max(start, int(hint))
+    return start
+
+
+def _carve(
+    blocks: list[IPBlock], prefix_length: int, count: int, *, use_hints: bool
+) -> list[tuple[IPBlock, ipam.Network]]:
+    """Up to `count` free subnets, lowest first in each block, blocks in the order given; leaves
+    in each block's `next_free` where the next search for this size should begin. Without
+    hints every block is searched from its first address and its other hints are dropped (they
+    may be too high: the ledger deletes a deleted server's addresses without lowering them)."""
+    found: list[tuple[IPBlock, ipam.Network]] = []
+    for block in blocks:
+        network = block.ip_network
+        if prefix_length < network.prefixlen or prefix_length > network.max_prefixlen:
+            continue
+        if not use_hints:
+            block.next_free = {}
+        start = _search_start(block, prefix_length)
+        wanted = count - len(found)
+        subnets = ipam.free_between(network, prefix_length, _taken_spans(block, start), start=start)
+        made = list(itertools.islice(subnets, wanted))
+        found += [(block, subnet) for subnet in made]
+        # Just past the last subnet taken, or the block's last address when none is left at
+        # this size (or the last one taken ends the block).
+        hint = int(network.broadcast_address)
+        if len(made) == wanted and int(made[-1].broadcast_address) < hint:
+            hint = int(made[-1].broadcast_address) + 1
+        address = type(network.network_address)(hint)
+        block.next_free = {**(block.next_free or {}), str(prefix_length): str(address)}
+        if len(found) == count:
+            break
+    return found
 
 
 def allocate_subnets(
@@ -140,34 +217,37 @@ def allocate_subnets(
     read, so concurrent allocators in the same metro queue up instead of picking the same
     subnet; the (block, network) unique constraint is the backstop. On SQLite the IMMEDIATE
     transaction mode serialises writers the same way.
+
+    Free space is found without reading every reservation: each block keeps, per prefix length,
+    the address below which it has no free subnet of that size (`IPBlock.next_free`), and the
+    search walks the reservations above it in address order, from an index, only as far as the
+    first gaps that fit. Space freed below a hint by a deleted server is found again when no
+    block has room above its hints: then every block is searched from its first address.
     """
-    blocks = list(_candidate_blocks(kind, metro, facility).select_for_update())
-    taken_by_block: dict[int, list] = {b.pk: [] for b in blocks}
-    for block_id, network in IPReservation.objects.filter(block__in=blocks).values_list(
-        "block_id", "network"
-    ):
-        taken_by_block[block_id].append(ipam.parse_network(network))
-    made: list[IPReservation] = []
+    blocks = _candidate_blocks(kind, metro, facility)
+    hinted = {block.pk: block.next_free for block in blocks}
+    found = _carve(blocks, prefix_length, count, use_hints=True)
+    if len(found) < count:
+        found = _carve(blocks, prefix_length, count, use_hints=False)
+    if len(found) < count:
+        where = (facility or metro).code if (facility or metro) else "any location"
+        raise InsufficientAddresses(
+            f"No {kind.replace('_', ' ')} space left for {count} × /{prefix_length} in {where}."
+        )
     for block in blocks:
-        if prefix_length < block.ip_network.prefixlen:
-            continue
-        for subnet in ipam.free_subnets(block.ip_network, prefix_length, taken_by_block[block.pk]):
-            made.append(
-                IPReservation(
-                    block=block,
-                    project=project,
-                    network=str(subnet),
-                    metro=block.metro or metro,
-                    facility=facility or block.facility,
-                    management=management,
-                    **fields,
-                )
-            )
-            if len(made) == count:
-                return IPReservation.objects.bulk_create(made)
-    where = (facility or metro).code if (facility or metro) else "any location"
-    raise InsufficientAddresses(
-        f"No {kind.replace('_', ' ')} space left for {count} × /{prefix_length} in {where}."
+        if block.next_free != hinted[block.pk]:
+            IPBlock.objects.filter(pk=block.pk).update(next_free=block.next_free)
+    return IPReservation.objects.bulk_create(
+        IPReservation(
+            block=block,
+            project=project,
+            network=str(subnet),
+            metro=block.metro or metro,
+            facility=facility or block.facility,
+            management=management,
+            **fields,
+        )
+        for block, subnet in found
     )
 
 
@@ -269,6 +349,23 @@ def release_ips(*, reservation: IPReservation, acting_user: User) -> None:
         objects=[reservation],
     )
     reservation.delete()
+    _lower_hints(reservation)
+
+
+def _lower_hints(reservation: IPReservation) -> None:
+    """Bring the block's search hints down to a subnet given back, so the next allocation
+    finds it first (reserving again after a release gets the same subnet back)."""
+    block = IPBlock.objects.select_for_update().get(pk=reservation.block_id)
+    freed = reservation.ip_network.network_address
+    lowered = {}
+    for prefix, address in block.next_free.items():
+        try:
+            hint = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        lowered[prefix] = str(freed) if hint.version == freed.version and hint > freed else address
+    if lowered != block.next_free:
+        IPBlock.objects.filter(pk=block.pk).update(next_free=lowered)
 
 
 def capacity_level(available: int) -> str:
@@ -281,14 +378,25 @@ def capacity_level(available: int) -> str:
 
 
 def available_machine_counts(*, by: str = "metro") -> dict[tuple[str, str], int]:
-    """{(location code, plan slug): machines available now}, in one query."""
-    location = "facility__metro__code" if by == "metro" else "facility__code"
+    """{(location code, plan slug): machines available now}, in one query.
+
+    Counted by (plan, facility) ids from the (plan, state, facility) index alone, and only
+    then named: each group's codes are looked up once, not joined to every machine row.
+    """
+    location = "metro__code" if by == "metro" else "code"
+    code = Facility.objects.filter(pk=OuterRef("facility_id")).order_by().values(location)
+    slug = Plan.objects.filter(pk=OuterRef("plan_id")).order_by().values("slug")
     rows = (
         Machine.objects.filter(state=Machine.State.AVAILABLE, plan__isnull=False)
-        .values_list(location, "plan__slug")
-        .annotate(n=Count("pk"))
+        .order_by()
+        .values("plan_id", "facility_id")
+        .annotate(n=Count("*"))
+        .values_list(Subquery(code), Subquery(slug), "n")
     )
-    return {(code, slug): n for code, slug, n in rows}
+    counts: dict[tuple[str, str], int] = {}
+    for code, slug, n in rows:  # a metro's facilities add up
+        counts[code, slug] = counts.get((code, slug), 0) + n
+    return counts
 
 
 def capacity_report(*, by: str = "metro") -> dict[str, dict[str, dict]]:

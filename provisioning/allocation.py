@@ -8,8 +8,15 @@ machine never serves two devices. On SQLite the IMMEDIATE transaction mode seria
 
 from collections.abc import Sequence
 
+from django.db.models.expressions import RawSQL
+
 from inventory.models import Facility, Machine, Metro, Plan
 from portal.errors import ServiceError
+
+# The state written into the claim's SQL as a literal, not bound as a parameter: a prepared
+# statement's generic plan (psycopg prepares a statement on its fifth run) cannot otherwise use
+# the partial index of available machines (inventory's machine_available), and sorts them all.
+AVAILABLE = RawSQL(f"'{Machine.State.AVAILABLE}'", ())  # noqa: S611 (a constant)
 
 
 class InsufficientCapacity(ServiceError):
@@ -20,8 +27,11 @@ def _claim(plan: Plan, count: int, **location) -> list[Machine]:
     candidates = list(
         Machine.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("facility__metro")
-        .filter(plan=plan, state=Machine.State.AVAILABLE, **location)
-        .order_by("pk")[:count]
+        .filter(plan=plan, state=AVAILABLE, **location)
+        # Longest enrolled first, in the order of the partial index of available machines:
+        # ordered by id, PostgreSQL may rather walk the primary key, which it assumes has
+        # available machines spread evenly, past every machine in use (the oldest ones).
+        .order_by("created_at", "pk")[:count]
     )
     if len(candidates) < count:
         return []
