@@ -61,19 +61,20 @@ run: $(VENV)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
 # equinix-metal 0.11.0 cannot share .venv with equinix 0.19.0 (urllib3 pins): its own, for the
-# live device story (tests/devices_api/test_live_equinix_metal.py).
+# live device story (tests/provisioning/api/test_live_equinix_metal.py).
 $(VENV)-equinix-metal/.installed: tests/clients/equinix-metal.txt | $(BIN)/python
 	$(BIN)/python -m venv $(VENV)-equinix-metal
 	$(VENV)-equinix-metal/bin/pip install --quiet -r tests/clients/equinix-metal.txt
 	@touch $@
 
-# The provisioning hot path's SQL is hand-written (provisioning/sql.py): its tests run on SQLite,
-# `make run`'s database, as well as on whatever DATABASE_URL names.
+# The ledger's hand-written SQL (provisioning/ledger/sql.py) runs on SQLite too, `make run`'s
+# database: the boot path's and the ledger's tests run once more there.
 test: $(VENV)/.installed $(VENV)-equinix-metal/.installed lint
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
-	env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL $(BIN)/pytest -q tests/boot tests/provisioning
+	env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL $(BIN)/pytest -q tests/provisioning/boot \
+	  $(wildcard tests/provisioning/test_*.py)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from inventory.models import IPBlock, Plan
-from tests.api.conftest import api, world
 from tests.inventory import factories as inv
+from tests.portal.api.conftest import api, world
 from tests.tls_server import _tls_server_thread, tls_ca, tls_live_server
 
 __all__ = ["_tls_server_thread", "api", "catalogue", "tls_ca", "tls_live_server", "world"]

@@ -6,8 +6,8 @@ import pytest
 
 from inventory.bmc import BmcDriver, BmcEndpoint, driver_for
 from provisioning.virtualrack import RackConfig, VirtualRack
-from tests.virtualrack.portal_double import PortalDouble, PortalServer
-from tests.virtualrack.remote_driver import RemoteDriver
+from tests.provisioning.virtualrack.portal_double import PortalDouble, PortalServer
+from tests.provisioning.virtualrack.remote_driver import RemoteDriver
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ project-scoped). 404 = cannot see it, 403 = can see it but may not do this."""
 import pytest
 
 from tests import factories
-from tests.api.conftest import ids
+from tests.portal.api.conftest import ids
 
 PERSONAS = ("alice", "adam", "carol", "lena", "bill", "charlie")
 

@@ -7,8 +7,8 @@ from django.utils import timezone
 from inventory.models import OperatingSystem
 from provisioning import services
 from provisioning.models import Device, Operation
-from tests.api.conftest import api, world
 from tests.inventory.api.conftest import catalogue
+from tests.portal.api.conftest import api, world
 from tests.tls_server import _tls_server_thread, tls_ca, tls_live_server
 
 __all__ = [

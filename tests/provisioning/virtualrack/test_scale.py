@@ -3,7 +3,7 @@
 import time
 
 from provisioning.virtualrack import RackConfig, VirtualRack
-from tests.virtualrack.test_inband import IMAGE, instructions, pxe_boot
+from tests.provisioning.virtualrack.test_inband import IMAGE, instructions, pxe_boot
 
 SERVERS = 1000
 

@@ -11,7 +11,7 @@ from portal import limits
 from portal.api.parsers import MAX_BODY_DEPTH
 from portal.models import Project
 from provisioning.models import Device
-from tests.devices_api.conftest import catalogue, deploy, world
+from tests.provisioning.api.conftest import catalogue, deploy, world
 
 __all__ = ["catalogue", "deploy", "world"]
 

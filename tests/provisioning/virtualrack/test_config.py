@@ -8,7 +8,7 @@ import pytest
 from inventory import demo
 from provisioning.virtualrack import Fault, RackConfig, VirtualRack
 from provisioning.virtualrack.config import build_specs
-from tests.virtualrack.test_inband import env_is, provision
+from tests.provisioning.virtualrack.test_inband import env_is, provision
 
 
 def test_fault_specs_parse_names_and_rates():
