@@ -1,9 +1,11 @@
 """A protocol test double of the portal's boot endpoints: serves iPXE scripts, agent
 instructions and metadata per server, and records every request with its source address.
 
-It stands in for the real boot endpoints (written separately) and holds no logic of theirs:
-tests set what it answers, and the addresses it reserves for servers (`address_of`), which the
-rack's DHCP serves them.
+It stands in for the portal where a test needs answers the real boot path cannot be made to give
+on demand (503s, a lost connection, a token refused half-way, a customer's chained iPXE) and
+holds no logic of theirs: tests set what it answers, and the addresses it reserves for servers
+(`address_of`), which the rack's DHCP serves them. The rack against the real boot path is
+test_against_the_portal.py.
 """
 
 from __future__ import annotations
