@@ -21,7 +21,7 @@ from tests import factories
 from tests.broker import dead_broker
 from tests.prometheus import parse, scrape
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OUTSIDER = "203.0.113.9"
 
 

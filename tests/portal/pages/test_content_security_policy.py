@@ -24,7 +24,7 @@ from tests import factories
 from tests.error_urls import BOOM_PATH
 from tests.provisioning.factories import make_site, request_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HTMX = {"HX-Request": "true"}
 
 STRICT = {

@@ -14,7 +14,7 @@ from tests.e2e.conftest import e2e  # noqa: F401 - the fixture, for this module
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PYTHON = ROOT / ".venv-equinix-metal" / "bin" / "python"
 STORY = Path(__file__).with_name("equinix_metal_story.py")
 

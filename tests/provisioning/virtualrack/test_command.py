@@ -11,7 +11,7 @@ from pathlib import Path
 
 from inventory.bmc import BmcEndpoint, PowerState, driver_for
 
-MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
+MANAGE = Path(__file__).resolve().parents[3] / "manage.py"
 
 
 def test_command_writes_the_inventory_serves_bmcs_and_stops_on_sigterm(tmp_path):
