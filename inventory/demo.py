@@ -4,6 +4,7 @@ Used by `seed_demo` (catalogue, idempotent) and the virtual rack (whose servers 
 layout and specs of `demo_systems()`).
 """
 
+import hashlib
 import uuid
 from decimal import Decimal
 
@@ -57,6 +58,25 @@ PLANS = [
         "drives": [{"count": 12, "type": "HDD", "size": "8TB", "category": "storage"}],
         "description": "Dense storage: 12 × 8 TB HDD.",
         "metros": ["sv"],
+    },
+    {
+        # The virtual rack's real QEMU machines (make run VMS=N): a 4 GB disk the OS goes on,
+        # by the root disk rule, and a 1 GB one beside it.
+        "slug": "v1.small.x86",
+        "name": "v1.small.x86",
+        "price": "0.01",
+        "cpus": 1,
+        "memory": 1,
+        "cpu": "QEMU virtual CPU",
+        "cores": 1,
+        "category": "compute",
+        "drives": [
+            {"count": 1, "type": "SSD", "size": "4GB", "category": "boot"},
+            {"count": 1, "type": "SSD", "size": "1GB", "category": "storage"},
+        ],
+        "description": "A real virtual machine in the virtual rack: 1 core, 1 GB, 4 GB disk.",
+        "metros": ["sv"],
+        "root_device": {"min_size_gb": 2},
     },
 ]
 
@@ -123,6 +143,7 @@ def seed_catalogue() -> None:
                 "deployment_types": ["on_demand"],
                 "match_cpu_count": spec["cpus"],
                 "match_memory_gib": spec["memory"],
+                "root_device": spec.get("root_device", {}),
                 "specs": {
                     "cpus": [{"count": spec["cpus"], "type": spec["cpu"]}],
                     "memory": {"total": f"{spec['memory']}GB"},
@@ -135,17 +156,24 @@ def seed_catalogue() -> None:
         plan.metros.set([metros[m] for m in spec["metros"]])
         plans.append(plan)
     for slug, name, distro, version, default in OPERATING_SYSTEMS:
+        described = {
+            "name": name,
+            "distro": distro,
+            "version": version,
+            "distro_label": name,
+            "default_operating_system": default,
+        }
+        # Images only the simulated servers "install"; a real one registered since (make run
+        # VMS=N: build_image --register) is kept.
         os_, _ = OperatingSystem.objects.update_or_create(
             slug=slug,
-            defaults={
-                "name": name,
-                "distro": distro,
-                "version": version,
-                "distro_label": name,
-                "default_operating_system": default,
+            defaults=described,
+            create_defaults={
+                **described,
                 "kernel_url": f"{IMAGE_BASE}/installer/vmlinuz",
                 "initrd_url": f"{IMAGE_BASE}/installer/initrd.img",
                 "image_url": f"{IMAGE_BASE}/{slug}.raw.gz",
+                "image_checksum": "sha256:" + hashlib.sha256(slug.encode()).hexdigest(),
             },
         )
         os_.provisionable_on.set(plans)

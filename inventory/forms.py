@@ -173,18 +173,24 @@ class PlanForm(CatalogueForm):
             "metros",
             "match_cpu_count",
             "match_memory_gib",
+            "root_device",
             "active",
         ]
         labels = {
             "hourly_price": "Hourly price (USD)",
             "match_cpu_count": "Match: CPU sockets",
             "match_memory_gib": "Match: memory (GiB)",
+            "root_device": "Root disk rules (JSON)",
         }
-        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "root_device": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _monospace(self, "specs")
+        _monospace(self, "root_device")
 
 
 class _DateInput(forms.DateInput):
@@ -217,6 +223,7 @@ class OperatingSystemForm(CatalogueForm):
             "initrd_url",
             "image_url",
             "image_checksum",
+            "image_format",
             "lifecycle_state",
             "release_date",
             "deprecation_date",
@@ -231,6 +238,12 @@ class OperatingSystemForm(CatalogueForm):
             "initrd_url": "Installer initrd URL",
             "image_url": "Image URL",
             "image_checksum": "Image checksum",
+            "image_format": "Image format",
+        }
+        help_texts = {
+            "kernel_url": "An http(s) URL, or a path the portal serves (/boot/files/…, "
+            "from manage.py build_installer).",
+            "image_checksum": "sha256:<64 hex digits>; the installer writes nothing else.",
         }
         widgets = {
             "release_date": _DateInput(),

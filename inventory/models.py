@@ -5,7 +5,7 @@ import ipaddress
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
 from portal.crypto import EncryptedTextField
@@ -13,6 +13,41 @@ from portal.models import Project, UUIDModel
 
 code_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{1,15}$", "Lower-case letters, digits, dashes.")
 slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9._-]{1,63}$", "Lower-case slug (c3.small.x86).")
+checksum_validator = RegexValidator(
+    r"^sha256:[0-9a-f]{64}$", "sha256: followed by the 64 lower-case hex digits of the SHA-256."
+)
+_http_url = URLValidator(schemes=["http", "https"])
+# What the portal serves itself: the builds in ARTIFACTS_DIR (provisioning.artifacts).
+PORTAL_FILES = "/boot/files/"
+
+
+def validate_image_location(value: str) -> None:
+    """An http(s) URL, or a path under the portal's own /boot/files/ (the machine fetches it
+    from the portal's address as it reaches it)."""
+    if value.startswith(PORTAL_FILES):
+        if ".." in value.split("/") or any(c.isspace() for c in value):
+            raise ValidationError("Not a file the portal serves.")
+        return
+    _http_url(value)
+
+
+ROOT_DEVICE_HINTS = {"min_size_gb": int, "serial": str, "wwn": str, "model": str}
+
+
+def validate_root_device(value) -> None:
+    """Root-disk rules (Ironic's root device hints): the smallest disk matching them all."""
+    if not isinstance(value, dict):
+        raise ValidationError('An object such as {"min_size_gb": 200}.')
+    for key, item in value.items():
+        kind = ROOT_DEVICE_HINTS.get(key)
+        if kind is None:
+            raise ValidationError(
+                f"Unknown rule {key!r}; use {', '.join(sorted(ROOT_DEVICE_HINTS))}."
+            )
+        if kind is int and (isinstance(item, bool) or not isinstance(item, int) or item < 1):
+            raise ValidationError(f"{key}: a whole number of GB, at least 1.")
+        if kind is str and (not isinstance(item, str) or not item.strip() or len(item) > 128):
+            raise ValidationError(f"{key}: text of 1 to 128 characters.")
 
 
 class Metro(UUIDModel):
@@ -103,6 +138,13 @@ class Plan(UUIDModel):
     # What enrollment matches discovered hardware against.
     match_cpu_count = models.PositiveSmallIntegerField(null=True, blank=True)
     match_memory_gib = models.PositiveIntegerField(null=True, blank=True)
+    root_device = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_root_device],
+        help_text="Which disk the OS goes on: the smallest matching all of min_size_gb, serial, "
+        "wwn, model (none: the smallest disk).",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -110,6 +152,20 @@ class Plan(UUIDModel):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class ImageFormat(models.TextChoices):
+    """What an image is (a root filesystem tarball or a whole-disk image) and how it is
+    compressed; the installer decompresses it as it streams."""
+
+    TAR = "tar", "Root filesystem tarball"
+    TAR_GZ = "tar+gz", "Root filesystem tarball, gzip"
+    TAR_XZ = "tar+xz", "Root filesystem tarball, xz"
+    TAR_ZST = "tar+zst", "Root filesystem tarball, zstd"
+    RAW = "raw", "Raw disk image"
+    RAW_GZ = "raw+gz", "Raw disk image, gzip"
+    RAW_XZ = "raw+xz", "Raw disk image, xz"
+    RAW_ZST = "raw+zst", "Raw disk image, zstd"
 
 
 class OperatingSystem(UUIDModel):
@@ -127,10 +183,16 @@ class OperatingSystem(UUIDModel):
     preinstallable = models.BooleanField(default=False)
     # Boot path: kernel + initrd of the installer, and the image it writes (or a custom iPXE).
     custom_ipxe = models.BooleanField(default=False, help_text="Boots the user's iPXE script.")
-    kernel_url = models.URLField(max_length=500, blank=True)
-    initrd_url = models.URLField(max_length=500, blank=True)
-    image_url = models.URLField(max_length=500, blank=True)
-    image_checksum = models.CharField(max_length=200, blank=True)
+    kernel_url = models.CharField(max_length=500, blank=True, validators=[validate_image_location])
+    initrd_url = models.CharField(max_length=500, blank=True, validators=[validate_image_location])
+    image_url = models.CharField(max_length=500, blank=True, validators=[validate_image_location])
+    image_checksum = models.CharField(max_length=200, blank=True, validators=[checksum_validator])
+    image_format = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=ImageFormat.choices,
+        help_text="Blank: from the image's name (.tar.zst, .raw.gz, …).",
+    )
     # Lifecycle.
     lifecycle_state = models.CharField(max_length=32, default="active")
     release_date = models.DateField(null=True, blank=True)
@@ -147,6 +209,9 @@ class OperatingSystem(UUIDModel):
     def clean(self) -> None:
         if not self.custom_ipxe and not (self.kernel_url and self.image_url):
             raise ValidationError("An installable OS needs a kernel URL and an image URL.")
+        if self.image_url and not self.image_checksum:
+            # The installer writes only what verifies: an image without a checksum never would.
+            raise ValidationError({"image_checksum": "An image needs its SHA-256 checksum."})
 
 
 class Machine(UUIDModel):

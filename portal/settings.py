@@ -280,19 +280,28 @@ BOOT_ALLOWED_NETWORKS = env_list("BOOT_ALLOWED_NETWORKS", "")
 # The installer agent's calls are its heartbeat: silent this long (from its boot or its last
 # call), its machine is power-cycled into the installer once more, then the operation fails.
 AGENT_SILENCE_SECONDS = int(os.environ.get("AGENT_SILENCE_SECONDS", "300"))
-# The OS-independent kernel and initrd booted for rescue (and deprovision when the OS has none).
-RESCUE_KERNEL_URL = os.environ.get(
-    "RESCUE_KERNEL_URL", "http://images.ironyard.invalid/rescue/vmlinuz"
+# A kernel and initrd for rescue (and for wiping a custom-iPXE device's machine). Empty: the
+# device's OS's installer, which also rescues and wipes (else the catalogue's default OS's).
+RESCUE_KERNEL_URL = os.environ.get("RESCUE_KERNEL_URL", "")
+RESCUE_INITRD_URL = os.environ.get("RESCUE_INITRD_URL", "")
+# Installer and OS images Ironyard builds (provisioning.artifacts): where they are kept (a cache
+# keyed by their inputs: keep it across restarts), the Debian mirrors they are built from, and
+# the kernel the installer boots (linux-image-amd64 carries drivers for more hardware).
+ARTIFACTS_DIR = os.environ.get(
+    "ARTIFACTS_DIR", str(Path.home() / ".cache" / "ironyard" / "artifacts")
 )
-RESCUE_INITRD_URL = os.environ.get(
-    "RESCUE_INITRD_URL", "http://images.ironyard.invalid/rescue/initrd"
+DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+DEBIAN_SECURITY_MIRROR = os.environ.get(
+    "DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security"
 )
+INSTALLER_KERNEL_PACKAGE = os.environ.get("INSTALLER_KERNEL_PACKAGE", "linux-image-cloud-amd64")
 # The image size the agent is told when the catalogue does not say (it sizes progress only).
 INSTALL_IMAGE_SIZE_BYTES = int(os.environ.get("INSTALL_IMAGE_SIZE_BYTES", str(2 * 1024**3)))
 # Firmware and cloud-init talk plain HTTP to these paths; never redirect them to HTTPS.
 SECURE_REDIRECT_EXEMPT += [
     r"^boot/",
     r"^metadata$",
+    r"^nocloud/",
     r"^userdata$",
     r"^2009-04-04/",
     r"^phone-home$",

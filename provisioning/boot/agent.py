@@ -6,7 +6,7 @@ from portal import tokens
 
 from ..ledger import sql
 from ..models import Operation
-from .metadata import ssh_key_lines
+from .metadata import absolute, cloud_init_network, ssh_key_lines
 
 
 def operation_for_token(token: str) -> Operation | None:
@@ -20,8 +20,9 @@ def operation_for_token(token: str) -> Operation | None:
     return operation
 
 
-def instructions(operation: Operation) -> dict:
-    """The agent's step list for this operation."""
+def instructions(operation: Operation, base: str) -> dict:
+    """The agent's step list for this operation; `base`: the portal as the machine reaches it
+    (images the portal serves are fetched from there)."""
     device = operation.device
     kind = operation.kind
     steps: list[dict] = []
@@ -33,9 +34,11 @@ def instructions(operation: Operation) -> dict:
         steps.append(
             {
                 "name": "write_image",
-                "image_url": os_.image_url,
+                "image_url": absolute(os_.image_url, base),
                 "checksum": os_.image_checksum,
-                # The catalogue has no image size; the agent uses it for progress only.
+                "format": os_.image_format,
+                "root_device": device.plan.root_device,
+                # For progress only, when the server does not say the image's length.
                 "size_bytes": settings.INSTALL_IMAGE_SIZE_BYTES,
             }
         )
@@ -44,13 +47,13 @@ def instructions(operation: Operation) -> dict:
                 "name": "configure",
                 "hostname": device.hostname,
                 "ssh_keys": ssh_key_lines(device),
-                "userdata": device.userdata,
+                "network": cloud_init_network(device),
             }
         )
     elif kind == Operation.Kind.DEPROVISION:
         steps.append({"name": "wipe_disks"})
     elif kind == Operation.Kind.RESCUE:
-        steps.append({"name": "rescue"})
+        steps.append({"name": "rescue", "ssh_keys": ssh_key_lines(device)})
     document = {"operation": {"id": str(operation.uuid), "type": kind}, "steps": steps}
     if kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL):
         # Once the portal has its done, the installer reboots into the installed system (as

@@ -2,6 +2,7 @@
 device by the caller's address) and the owner's `GET /metal/v1/devices/{id}/metadata`."""
 
 import ipaddress
+import json
 
 from django.conf import settings
 
@@ -14,9 +15,20 @@ from ..models import Device, IPAssignment
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def boot_base_url() -> str:
-    """The portal's base URL as servers reach it (BOOT_BASE_URL, else SITE_URL)."""
-    return (settings.BOOT_BASE_URL or settings.SITE_URL).rstrip("/")
+def boot_base_url(request=None) -> str:
+    """The portal's base URL as servers reach it: BOOT_BASE_URL, else the address the calling
+    server used to reach it (a machine on another network than browsers, say), else SITE_URL."""
+    if settings.BOOT_BASE_URL:
+        return settings.BOOT_BASE_URL.rstrip("/")
+    if request is not None:
+        return f"{request.scheme}://{request.get_host()}"
+    return settings.SITE_URL.rstrip("/")
+
+
+def absolute(url: str, base: str) -> str:
+    """A catalogue URL as a machine fetches it: a path on the portal (a build it serves under
+    /boot/files/) joined to the portal's address as the machine reaches it; others as they are."""
+    return f"{base}{url}" if url.startswith("/") else url
 
 
 def ssh_key_lines(device: Device) -> list[str]:
@@ -56,15 +68,16 @@ def _address(assignment: IPAssignment) -> dict:
     }
 
 
-def build_metadata(device: Device) -> dict:
-    """The metadata service's JSON for a device (Metal's `Metadata` plus network and URLs)."""
+def build_metadata(device: Device, base: str | None = None) -> dict:
+    """The metadata service's JSON for a device (Metal's `Metadata` plus network and URLs);
+    `base`: the portal as the device reaches it."""
     machine = device.machine
-    nics = sql.nics(machine) if machine is not None else []
+    nics = sql.nics(machine.pk) if machine is not None else []
     addresses = [_address(a) for a in sql.assignments(device)]
     os_ = device.operating_system
     plan = device.plan
     created = device.created_at
-    base = boot_base_url()
+    base = base or boot_base_url()
     return {
         "id": str(device.uuid),
         "hostname": device.hostname,
@@ -108,6 +121,35 @@ def build_metadata(device: Device) -> dict:
         "api_url": f"{settings.SITE_URL.rstrip('/')}/metal/v1",
         "phone_home_url": f"{base}/phone-home",
         "user_state_url": f"{base}/user-state",
+    }
+
+
+def cloud_init_network(device: Device) -> dict:
+    """The installed system's network in cloud-init's version 1 form: its first NIC keeps DHCP
+    (the provisioning network, by which it reaches the metadata service) and carries the
+    device's addresses from IPAM. Empty when the device has no machine with a NIC."""
+    nics = sql.nics(device.machine_id) if device.machine_id is not None else []
+    if not nics:
+        return {}
+    subnets: list[dict] = [{"type": "dhcp4"}]
+    for assignment in sql.assignments(device):
+        net = assignment.subnet
+        subnets.append(
+            {
+                "type": "static" if net.version == 4 else "static6",
+                "address": f"{assignment.address}/{net.prefixlen}",
+            }
+        )
+    return {
+        "version": 1,
+        "config": [
+            {
+                "type": "physical",
+                "name": "uplink0",
+                "mac_address": nics[0].mac_address,
+                "subnets": subnets,
+            }
+        ],
     }
 
 
@@ -167,3 +209,38 @@ def _prune(node: dict) -> dict:
         if value not in ("", [], {}, None):
             pruned[key] = value
     return pruned
+
+
+# cloud-init's NoCloud datasource over HTTP, which the installed system is pointed at (its
+# `seedfrom`): the same facts, in the three documents it reads.
+
+
+def nocloud_meta_data(metadata: dict) -> str:
+    """meta-data: the instance id (a reinstall is a new install), host name and keys."""
+    document = {
+        "instance-id": metadata["id"],
+        "local-hostname": metadata["hostname"],
+        "public-keys": metadata["ssh_keys"],
+    }
+    return json.dumps(document, indent=2) + "\n"  # JSON is YAML, as cloud-init reads it
+
+
+def nocloud_vendor_data(metadata: dict) -> str:
+    """vendor-data: what Ironyard asks of every installed system, merged under the user's own
+    user data: root may log in with the keys, and the first boot phones home."""
+    document = {
+        "disable_root": False,
+        "ssh_pwauth": False,
+        "manage_etc_hosts": True,
+        "phone_home": {
+            "url": metadata["phone_home_url"],
+            "post": ["instance_id", "hostname"],
+            "tries": 10,
+        },
+    }
+    return "#cloud-config\n" + json.dumps(document, indent=2) + "\n"
+
+
+def nocloud_user_data(device: Device) -> str:
+    """user-data: the device's own, as given (an empty cloud-config when it has none)."""
+    return device.userdata or "#cloud-config\n{}\n"

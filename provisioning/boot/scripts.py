@@ -9,12 +9,12 @@ import re
 
 from django.conf import settings
 
-from inventory.models import Machine
+from inventory.models import Machine, OperatingSystem
 
 from .. import ledger
 from ..ledger import sql
 from ..models import Device, Operation
-from .metadata import boot_base_url
+from .metadata import absolute
 
 HEADER = "#!ipxe"
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
@@ -53,21 +53,39 @@ def unknown_machine(address: str | None) -> str:
 
 
 def _installer_urls(operation: Operation) -> tuple[str, str]:
+    """The installer's kernel and initrd: RESCUE_KERNEL_URL's for a rescue where it is set,
+    else the device's OS's (Ironyard's installer also rescues and wipes), else, for a device
+    with none (custom iPXE), RESCUE_KERNEL_URL's or the catalogue's default installer."""
     os_ = operation.device.operating_system
-    if operation.kind == Operation.Kind.RESCUE or not os_.kernel_url:
-        return settings.RESCUE_KERNEL_URL, settings.RESCUE_INITRD_URL
-    return os_.kernel_url, os_.initrd_url
+    rescue = (settings.RESCUE_KERNEL_URL, settings.RESCUE_INITRD_URL)
+    if operation.kind == Operation.Kind.RESCUE and rescue[0]:
+        return rescue
+    if os_.kernel_url:
+        return os_.kernel_url, os_.initrd_url
+    if rescue[0]:
+        return rescue
+    fallback = (
+        OperatingSystem.objects.exclude(kernel_url="")
+        .order_by("-default_operating_system", "slug")
+        .values_list("kernel_url", "initrd_url")
+        .first()
+    )
+    return fallback or ("", "")
 
 
-def installer(operation: Operation, address: str) -> str:
-    """Boot the installer (or rescue) kernel with a fresh token for the machine at `address`;
-    older tokens stop working."""
+def installer(operation: Operation, address: str, base: str) -> str:
+    """Boot the installer (or rescue) kernel with a fresh token for the machine at `address`
+    (which reaches the portal at `base`); older tokens stop working."""
+    kernel, initrd = (absolute(url, base) if url else "" for url in _installer_urls(operation))
+    if not kernel:
+        # Nothing to boot: said on the console; the operation fails when no agent calls.
+        said = "echo Ironyard has no installer to boot (manage.py build_installer)"
+        return f"{HEADER}\n{said}\nexit 1\n"
     token = ledger.issue_agent_token(operation, address)
-    kernel, initrd = _installer_urls(operation)
     arguments = " ".join(
         [
-            "initrd=initrd.magic",
-            f"ironyard.agent={boot_base_url()}/boot/agent/v1",
+            "initrd=initrd.img",
+            f"ironyard.agent={base}/boot/agent/v1",
             f"ironyard.token={token}",
             f"ironyard.operation={operation.uuid}",
             "console=ttyS0,115200",
@@ -75,7 +93,7 @@ def installer(operation: Operation, address: str) -> str:
     )
     lines = [HEADER, f"kernel {kernel} {arguments}"]
     if initrd:
-        lines.append(f"initrd {initrd}")
+        lines.append(f"initrd --name initrd.img {initrd}")
     lines.append("boot")
     return "\n".join(lines) + "\n"
 
@@ -92,8 +110,9 @@ def custom(device: Device) -> str | None:
     return None
 
 
-def script_for(machine: Machine, address: str) -> str:
-    """The iPXE script for a known machine network-booting now from `address` (its own)."""
+def script_for(machine: Machine, address: str, base: str) -> str:
+    """The iPXE script for a known machine network-booting now from `address` (its own), which
+    reaches the portal at `base`."""
     operation = sql.operation_for_boot(machine)
     if operation is not None and operation.kind in AGENT_KINDS and operation.installer_pending:
         device = operation.device
@@ -104,7 +123,7 @@ def script_for(machine: Machine, address: str) -> str:
             if script is not None:
                 ledger.advance_waiting(operation, "await_agent")
                 return script
-        return installer(operation, address)
+        return installer(operation, address, base)
     device = (
         Device.objects.live().select_related("operating_system").filter(machine=machine).first()
     )

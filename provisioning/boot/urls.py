@@ -14,7 +14,9 @@ urlpatterns = [
     path("boot/agent/v1/progress", guarded(v.agent_progress), name="agent-progress"),
     path("boot/agent/v1/done", guarded(v.agent_done), name="agent-done"),
     path("boot/agent/v1/fail", guarded(v.agent_fail), name="agent-fail"),
+    path("boot/files/<path:path>", guarded(v.files), name="files"),
     path("metadata", guarded(v.metadata), name="metadata"),
+    path("nocloud/<str:document>", guarded(v.nocloud), name="nocloud"),
     path("userdata", guarded(v.userdata), name="userdata"),
     re_path(r"^2009-04-04/meta-data/?$", guarded(v.ec2_metadata), name="ec2-meta-data"),
     re_path(

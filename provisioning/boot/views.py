@@ -12,7 +12,7 @@ import json
 import logging
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -20,11 +20,18 @@ from inventory.models import Machine
 from portal import audit, limits
 from portal.api.errors import json_errors
 
-from .. import ledger
+from .. import artifacts, ledger
 from ..ledger import sql
 from ..models import Device, Operation
 from . import agent, scripts
-from .metadata import build_metadata, ec2_tree
+from .metadata import (
+    boot_base_url,
+    build_metadata,
+    ec2_tree,
+    nocloud_meta_data,
+    nocloud_user_data,
+    nocloud_vendor_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +105,7 @@ def ipxe(request: HttpRequest) -> HttpResponse:
     if mac is None or not sql.has_nic(machine, mac):
         return _refuse(machine, address, f"MAC {raw_mac[:64]!r} is not one of its NICs")
     with transaction.atomic():
-        script = scripts.script_for(machine, address)
+        script = scripts.script_for(machine, address, boot_base_url(request))
     logger.info(
         "iPXE boot of %s (mac %s) from %s: %s",
         machine.name,
@@ -147,7 +154,7 @@ def agent_instructions(request: HttpRequest) -> JsonResponse:
     operation, error = _agent_operation(request)
     if error is not None:
         return error
-    return JsonResponse(agent.instructions(operation))
+    return JsonResponse(agent.instructions(operation, boot_base_url(request)))
 
 
 def _int_in(value, low: int, high: int) -> bool:
@@ -268,11 +275,16 @@ def agent_fail(request: HttpRequest) -> HttpResponse:
     if error is not None:
         return error
     step, message = body.get("step"), body.get("message", "")
+    # The agent says whether the machine is to blame (a disk error: it goes to maintenance) or
+    # what it was asked to install (an image that does not verify: the device fails alone).
+    machine_fault = body.get("machine_fault", True)
+    if not isinstance(machine_fault, bool):
+        return json_errors(422, "machine_fault: true or false.")
     if not isinstance(step, str) or not step.strip() or not isinstance(message, str):
         return json_errors(422, "step (a non-empty string) and message (a string) are required.")
     with transaction.atomic(), audit.batch():
         ledger.record_progress(operation, reports, move_bar=False)
-        ledger.fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=True)
+        ledger.fail(operation, f"{step.strip()}: {message}"[:2000], machine_fault=machine_fault)
     return HttpResponse(status=204)
 
 
@@ -299,7 +311,24 @@ def metadata(request: HttpRequest) -> JsonResponse:
     device = _caller_with_metadata(request)
     if device is None:
         return _unknown_caller()
-    return JsonResponse(build_metadata(device))
+    return JsonResponse(build_metadata(device, boot_base_url(request)))
+
+
+@require_GET
+def nocloud(request: HttpRequest, document: str) -> HttpResponse:
+    """GET /nocloud/meta-data, user-data, vendor-data: the calling server's cloud-init seed
+    (NoCloud over HTTP), which the installed system reads at every boot."""
+    device = _caller_with_metadata(request)
+    if device is None:
+        return _unknown_caller()
+    if document == "user-data":
+        return _text(nocloud_user_data(device))
+    described = build_metadata(device, boot_base_url(request))
+    if document == "meta-data":
+        return _text(nocloud_meta_data(described))
+    if document == "vendor-data":
+        return _text(nocloud_vendor_data(described))
+    return json_errors(404, f"No NoCloud document {document}.")
 
 
 @require_GET
@@ -327,7 +356,7 @@ def ec2_metadata(request: HttpRequest, key: str = "") -> HttpResponse:
     device = _caller_with_metadata(request)
     if device is None:
         return _unknown_caller()
-    node = ec2_tree(build_metadata(device))
+    node = ec2_tree(build_metadata(device, boot_base_url(request)))
     for part in [p for p in key.split("/") if p]:
         if not isinstance(node, dict) or part not in node:
             return json_errors(404, f"No meta-data at {key}.")
@@ -404,3 +433,13 @@ def user_state(request: HttpRequest) -> HttpResponse:
         objects=[device],
     )
     return HttpResponse(status=204)
+
+
+@require_GET
+def files(request: HttpRequest, path: str) -> HttpResponse:
+    """GET /boot/files/<kind>/<build>/<name>: the installer and images Ironyard built
+    (provisioning.artifacts), streamed; any HTTP server can serve ARTIFACTS_DIR instead."""
+    found = artifacts.serve_path(path)
+    if found is None:
+        return json_errors(404, f"No built file {path[:200]}.")
+    return FileResponse(found.open("rb"), content_type="application/octet-stream")

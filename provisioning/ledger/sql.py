@@ -261,8 +261,8 @@ def show_progress(device: Device, current_step: str, percentage: int, *, begins:
 
 def _operation_with_device(where: str, params: list, *extra: str) -> tuple | None:
     """The operation matching `where`, with its device, the device's project (and its
-    organization), operating system and facility; then the values of `extra` columns."""
-    shapes = (_operation, _device, _project, _organization, _os, _facility)
+    organization), operating system, facility and plan; then the values of `extra` columns."""
+    shapes = (_operation, _device, _project, _organization, _os, _facility, _plan)
     columns = ", ".join([*(shape.sql for shape in shapes), *extra])
     rows = select(
         f"""SELECT {columns}
@@ -272,22 +272,24 @@ def _operation_with_device(where: str, params: list, *extra: str) -> tuple | Non
         JOIN {ORGANIZATION} org ON org.id = p.organization_id
         JOIN {OS} os ON os.id = d.operating_system_id
         JOIN {FACILITY} f ON f.id = d.facility_id
+        JOIN {PLAN} pl ON pl.id = d.plan_id
         WHERE {where}""",
         params,
         *shapes,
     )
     if not rows:
         return None
-    operation, device, project, organization, os_, facility, *values = rows[0]
+    operation, device, project, organization, os_, facility, plan, *values = rows[0]
     project.organization = organization
     device.project, device.operating_system, device.facility = project, os_, facility
+    device.plan = plan
     operation.device = device
     return operation, *values
 
 
 def operation_for_token_digest(digest: str) -> Operation | None:
     """The operation holding this agent token digest (any state), with its device, the
-    device's project (and organization), operating system and facility."""
+    device's project (and organization), operating system, facility and plan."""
     found = _operation_with_device("o.agent_token_digest = %s", [digest])
     return found[0] if found else None
 
@@ -434,13 +436,13 @@ def device_for_metadata(pk: int) -> Device | None:
     return found
 
 
-def nics(machine: Machine) -> list[MachineNic]:
-    """The machine's NICs, by name."""
+def nics(machine_id: int) -> list[MachineNic]:
+    """A machine's NICs, by name."""
     return [
         nic
         for (nic,) in select(
             f"SELECT {_nic.sql} FROM {NIC} n WHERE n.machine_id = %s ORDER BY n.name",
-            [machine.pk],
+            [machine_id],
             _nic,
         )
     ]

@@ -85,6 +85,14 @@ class RackConfig:
     faults: list[Fault] = field(default_factory=list)
     seed: int = 0  # for rate-form faults
     state_file: str | None = None  # inventory (and server state) JSON written on start and stop
+    # Real virtual machines (vm.py) beside the simulated servers: how many, of which plan and
+    # facility, every Nth booting UEFI (OVMF) rather than BIOS, and where their disks live
+    # (None: beside the state file, else a temporary folder).
+    vms: int = 0
+    vm_plan: str = "v1.small.x86"
+    vm_facility: str = "sv15"
+    vm_uefi_every: int = 0
+    vm_dir: str | None = None
 
     def zero_delay(self) -> RackConfig:
         """Make every delay zero and every transfer instantaneous (tests, benchmarks)."""
@@ -99,12 +107,16 @@ class RackConfig:
         """Raise ValueError on settings that cannot work."""
         require_loopback(self.bmc_host)
         require_loopback(self.ipmi_address_base)
-        if not 1 <= self.servers <= 0xFFFF:
+        if not 0 <= self.vms <= 64 or self.vm_uefi_every < 0:
+            raise ValueError("a rack has between 0 and 64 VMs; vm_uefi_every >= 0")
+        if not 0 <= self.servers <= 0xFFFF - self.vms or self.servers + self.vms < 1:
             # MACs carry the index in two octets.
             raise ValueError("a rack has between 1 and 65535 servers")
-        last = ipaddress.ip_address(self.ipmi_address_base) + self.servers
+        last = ipaddress.ip_address(self.ipmi_address_base) + self.servers + self.vms
         if not last.is_loopback:
-            raise ValueError(f"{self.servers} BMCs from {self.ipmi_address_base} leave 127.0.0.0/8")
+            raise ValueError(
+                f"{self.servers + self.vms} BMCs from {self.ipmi_address_base} leave 127.0.0.0/8"
+            )
         if self.ipmi_every < 0 or self.progress_updates < 1 or self.workers < 1:
             raise ValueError("ipmi_every >= 0, progress_updates >= 1 and workers >= 1")
         if self.report_interval < 0:
@@ -139,6 +151,7 @@ class ServerSpec:
     cpu_model: str
     memory_gib: int
     disks: tuple[Disk, ...]
+    firmware: str = ""  # a VM's: "bios" or "uefi"; "" for a simulated server
 
     @property
     def disk_bytes(self) -> int:
@@ -168,7 +181,10 @@ def demo_layout() -> list[tuple[str, dict]]:
 def build_specs(
     config: RackConfig, layout: list[tuple[str, dict]] | None = None
 ) -> list[ServerSpec]:
-    """The rack's servers: the demo layout repeated to `config.servers`, stable per index."""
+    """The rack's servers: the demo layout repeated to `config.servers`, stable per index;
+    then its VMs."""
+    if not config.servers:
+        return vm_specs(config)
     layout = demo_layout() if layout is None else layout
     if config.facilities:
         layout = [(f, p) for f, p in layout if f in config.facilities]
@@ -197,6 +213,44 @@ def build_specs(
                 cpu_model=plan["cpu"],
                 memory_gib=plan["memory"],
                 disks=_disks(plan),
+            )
+        )
+    return specs + vm_specs(config)
+
+
+# A VM's disks: the OS goes on the first (the VM plan's root disk rule picks it), the second
+# is small scratch space that a wipe must still cover.
+VM_DISKS = (Disk("vda", 4 * 1024**3), Disk("vdb", 1024**3))
+
+
+def vm_specs(config: RackConfig) -> list[ServerSpec]:
+    """The rack's VMs (vm01, vm02, …), numbered after its simulated servers."""
+    specs = []
+    for k in range(1, config.vms + 1):
+        n = config.servers + k
+        specs.append(
+            ServerSpec(
+                index=n,
+                name=f"vm{k:02d}",
+                facility=config.vm_facility,
+                plan=config.vm_plan,
+                uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"ironyard-virtual-rack-vm-{k}")),
+                serial=f"VM{k:06d}",
+                macs=(f"52:54:02:{k >> 8 & 0xFF:02x}:{k & 0xFF:02x}:00",),
+                bmc_driver="ipmi"
+                if config.ipmi_every and k % config.ipmi_every == 0
+                else "redfish",
+                manufacturer="QEMU",
+                model="Standard PC",
+                cpus=1,
+                cores=1,
+                threads=1,
+                cpu_model="QEMU TCG CPU",
+                memory_gib=1,
+                disks=VM_DISKS,
+                firmware="uefi"
+                if config.vm_uefi_every and k % config.vm_uefi_every == 0
+                else "bios",
             )
         )
     return specs

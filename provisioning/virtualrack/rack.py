@@ -6,6 +6,7 @@ import ipaddress
 import json
 import os
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from provisioning.virtualrack.ipmi import IpmiService
 from provisioning.virtualrack.redfish import RedfishService
 from provisioning.virtualrack.scheduler import Scheduler
 from provisioning.virtualrack.server import Event, InbandRequest, Server
+from provisioning.virtualrack.vm import VmServer, accelerator, missing_tools
 
 INVENTORY_VERSION = 1
 
@@ -50,6 +52,9 @@ class VirtualRack:
         self._changed = threading.Condition()
         self._version = 0
         self.started_at: float | None = None
+        self.vm_dir: str | None = None
+        self.accelerator, self.accelerator_reason = "tcg", ""
+        self._scratch: tempfile.TemporaryDirectory | None = None
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -57,7 +62,12 @@ class VirtualRack:
         """Create the servers, start the BMCs and the scheduler, write the inventory file."""
         self.stopped = False
         self.scheduler = Scheduler(self.config.workers)
-        self.servers = {spec.name: Server(spec, self) for spec in self.specs}
+        self.servers = {
+            spec.name: (VmServer if spec.firmware else Server)(spec, self) for spec in self.specs
+        }
+        vms = self.vms()
+        if vms:
+            self._prepare_vms(vms)
         for fault in self._faults:
             if fault.server and fault.server not in self.servers:
                 raise ValueError(f"fault {fault}: no server named {fault.server!r}")
@@ -96,6 +106,30 @@ class VirtualRack:
             self.ipmi.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
+        for vm in self.vms():
+            vm.shutdown()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    def vms(self) -> list[VmServer]:
+        """The rack's real virtual machines."""
+        return [s for s in self.servers.values() if isinstance(s, VmServer)]
+
+    def _prepare_vms(self, vms: list[VmServer]) -> None:
+        missing = missing_tools(uefi=any(vm.spec.firmware == "uefi" for vm in vms))
+        if missing:
+            raise RuntimeError(f"VMs need {', '.join(missing)}")
+        if self.config.vm_dir:
+            self.vm_dir = self.config.vm_dir
+        elif self.config.state_file:
+            self.vm_dir = str(Path(self.config.state_file).resolve().parent / "vms")
+        else:
+            self._scratch = tempfile.TemporaryDirectory(prefix="ironyard-vms-")
+            self.vm_dir = self._scratch.name
+        self.accelerator, self.accelerator_reason = accelerator()
+        for vm in vms:
+            vm.prepare(Path(self.vm_dir) / vm.spec.name)
 
     def __enter__(self) -> VirtualRack:
         return self.start()
@@ -145,6 +179,7 @@ class VirtualRack:
                     "rack": f"vr{(spec.index - 1) // 42 + 1:02d}",
                     "rack_unit": (spec.index - 1) % 42 + 1,
                     "bmc": self.bmc(spec.name),
+                    **(server.describe() if isinstance(server, VmServer) else {}),
                 }
             )
         return {

@@ -16,6 +16,7 @@ from inventory import demo
 from portal.celery import app
 from provisioning.virtualrack.config import RackConfig
 from provisioning.virtualrack.dhcp import Dhcp, from_portal_database
+from provisioning.virtualrack import vm
 from provisioning.virtualrack.enroll import enroll_rack
 from provisioning.virtualrack.rack import VirtualRack
 from tests import factories
@@ -34,20 +35,27 @@ def _database_url() -> str:
 @pytest.fixture
 def e2e(settings, live_server, broker_var_dir, tmp_path):
     """Everything up: returns a namespace with the rack, an operator, the worker controls."""
+    config = RackConfig(servers=4, facilities=("sv15",), portal_url=live_server.url)
+    config.zero_delay()
+    yield from _portal_rack_and_worker(settings, live_server, broker_var_dir, tmp_path, config)
+
+
+def _portal_rack_and_worker(settings, live_server, broker_var_dir, tmp_path, config):
     if connection.vendor != "postgresql":
         pytest.skip("end-to-end runs on PostgreSQL: set DATABASE_URL=postgres://…")
-    settings.BOOT_BASE_URL = live_server.url
     settings.SITE_URL = live_server.url
     demo.seed_catalogue()
     operator = factories.make_user("ops@example.com", staff=True)
-    config = RackConfig(servers=4, facilities=("sv15",), portal_url=live_server.url)
-    config.zero_delay()
     rack = VirtualRack(config, dhcp=Dhcp(from_portal_database)).start()
-    results = enroll_rack(rack.inventory(), acting_user=operator)
-    assert all(r.ok for r in results), [r.error for r in results]
-    worker = Worker(tmp_path, broker_var_dir)
-    worker.purge()
-    worker.start()
+    try:
+        results = enroll_rack(rack.inventory(), acting_user=operator)
+        assert all(r.ok for r in results), [r.error for r in results]
+        worker = Worker(tmp_path, broker_var_dir)
+        worker.purge()
+        worker.start()
+    except BaseException:
+        rack.stop()
+        raise
 
     class Env:
         pass
@@ -57,6 +65,44 @@ def e2e(settings, live_server, broker_var_dir, tmp_path):
     yield env
     worker.stop()
     rack.stop()
+
+
+@pytest.fixture(scope="session")
+def built_images():
+    """The installer and the Debian 12 image, built once (and kept, by their inputs, in
+    ARTIFACTS_DIR across runs)."""
+    from provisioning import artifacts
+
+    missing = artifacts.missing_tools() + vm.missing_tools(uefi=True)
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (.ci/run installs them)")
+    return artifacts.build_installer(log=print), artifacts.build_image("debian-12", log=print)
+
+
+@pytest.fixture
+def vm_e2e(settings, live_server, broker_var_dir, tmp_path, built_images):
+    """The portal, a worker and a rack of two real VMs (vm01 BIOS on Redfish, vm02 UEFI on
+    IPMI) with Debian 12 in the catalogue as Ironyard built it."""
+    from provisioning import catalogue
+
+    # The guests reach the portal as 10.0.2.100 (QEMU's guestfwd), so they name it that way.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, vm.GUEST_PORTAL]
+    config = RackConfig(
+        servers=0,
+        vms=2,
+        vm_uefi_every=2,
+        ipmi_every=2,
+        portal_url=live_server.url,
+        power_delay=0,
+        vm_dir=str(tmp_path / "vms"),
+        state_file=str(tmp_path / "rack.json"),
+    )
+    env_iter = _portal_rack_and_worker(settings, live_server, broker_var_dir, tmp_path, config)
+    env = next(env_iter)
+    installer, image = built_images
+    env.os = catalogue.register_built_image("debian-12", image, installer)
+    yield env
+    next(env_iter, None)
 
 
 class Worker:

@@ -78,6 +78,26 @@ class Command(BaseCommand):
             "--zero-delay", action="store_true", help="no delays at all (tests, benchmarks)"
         )
         parser.add_argument(
+            "--vms",
+            type=int,
+            default=0,
+            help="real QEMU virtual machines beside the simulated servers (vm01, …): real "
+            "firmware, disks and installer; SSH to each on the 127.0.0.1 port the state file "
+            "lists",
+        )
+        parser.add_argument("--vm-plan", default=defaults.vm_plan, help="the VMs' plan")
+        parser.add_argument("--vm-facility", default=defaults.vm_facility)
+        parser.add_argument(
+            "--vm-uefi-every",
+            type=int,
+            default=0,
+            metavar="N",
+            help="every Nth VM boots UEFI firmware (OVMF) rather than BIOS (0: none)",
+        )
+        parser.add_argument(
+            "--vm-dir", help="the VMs' disks and console logs (default: beside the state file)"
+        )
+        parser.add_argument(
             "--enroll-as",
             metavar="EMAIL",
             help="once up, enroll the servers not yet enrolled through their BMCs, as this "
@@ -105,6 +125,11 @@ class Command(BaseCommand):
                 workers=options["workers"],
                 faults=[Fault.parse(spec) for spec in options["faults"]],
                 state_file=options["state_file"],
+                vms=options["vms"],
+                vm_plan=options["vm_plan"],
+                vm_facility=options["vm_facility"],
+                vm_uefi_every=options["vm_uefi_every"],
+                vm_dir=options["vm_dir"],
             )
             if options["zero_delay"]:
                 config.zero_delay()
@@ -117,7 +142,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             rack.start()
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RuntimeError) as error:
             raise CommandError(f"the virtual rack could not start: {error}") from error
         try:
             ipmi = sum(1 for s in rack.servers.values() if s.spec.bmc_driver == "ipmi")
@@ -127,6 +152,13 @@ class Command(BaseCommand):
             )
             for fault in rack.faults():
                 self.stdout.write(f"  fault {fault}")
+            for vm in rack.vms():
+                self.stdout.write(
+                    f"  {vm.name}: a QEMU VM ({vm.spec.firmware.upper()}, "
+                    f"{rack.accelerator.upper()}: {rack.accelerator_reason}), MAC "
+                    f"{vm.spec.macs[0]}, ssh root@127.0.0.1 -p {vm.ssh_port}, console "
+                    f"{vm.serial_log}"
+                )
             if options["enroll_as"]:
                 self._enroll(rack, options["enroll_as"])
             self.stdout.flush()

@@ -205,6 +205,19 @@ def test_operating_system_needs_a_boot_path_unless_custom_ipxe(staff_client, sit
     assert "An installable OS needs a kernel URL and an image URL." in refused
     assert 'value="2025-08-09"' in refused
     data.update(kernel_url="http://img.invalid/vmlinuz", image_url="http://img.invalid/d13.raw")
+    refused = staff_client.post(url, data).content.decode()
+    assert "An image needs its SHA-256 checksum." in refused
+    data.update(image_checksum="sha256:" + "0" * 63 + "A")
+    assert (
+        "sha256: followed by the 64 lower-case hex digits"
+        in staff_client.post(url, data).content.decode()
+    )
+    # The portal's own builds are named by their path on it.
+    data.update(
+        image_checksum="sha256:" + "0" * 64,
+        kernel_url="/boot/files/installer/0123abcd/vmlinuz",
+        image_format="raw",
+    )
     assert staff_client.post(url, data).status_code == 302
     os_ = OperatingSystem.objects.get(slug="debian_13")
     assert list(os_.provisionable_on.all()) == [plan]

@@ -9,6 +9,7 @@ from inventory.models import Machine
 from portal import tokens
 from portal.models import Event
 from provisioning import ledger, services
+from provisioning.boot import metadata
 from provisioning.models import Device, Operation
 
 from .conftest import activate, open_operation, stage, step_state
@@ -61,24 +62,52 @@ def provisioning(deploy):
 
 def test_provision_instructions(agent, provisioning, rack, web_key, settings):
     settings.INSTALL_IMAGE_SIZE_BYTES = 123456
-    _, operation = provisioning
+    device, operation = provisioning
+    # An image the portal serves itself is fetched from the portal as the machine reaches it.
+    rack.os.image_url = "/boot/files/images/debian-12-0123/debian-12.tar.zst"
+    rack.os.image_format = "tar+zst"
+    rack.os.save()
+    rack.plan.root_device = {"min_size_gb": 200, "model": "Micron 5300"}
+    rack.plan.save()
     response = agent(booted(operation)).get("instructions")
     assert response.status_code == 200
+    addresses = [f"{a.address}/{a.subnet.prefixlen}" for a in device.ip_assignments.order_by("id")]
+    assert len(addresses) == 3
     assert response.json() == {
         "operation": {"id": str(operation.uuid), "type": "provision"},
         "steps": [
             {"name": "wipe_disks"},
             {
                 "name": "write_image",
-                "image_url": rack.os.image_url,
+                "image_url": "http://testserver/boot/files/images/debian-12-0123/debian-12.tar.zst",
                 "checksum": rack.os.image_checksum,
+                "format": "tar+zst",
+                "root_device": {"min_size_gb": 200, "model": "Micron 5300"},
                 "size_bytes": 123456,
             },
             {
                 "name": "configure",
                 "hostname": "web-01",
                 "ssh_keys": [web_key.key, "ssh-ed25519 AAAAinline me@laptop"],
-                "userdata": "#cloud-config\nruncmd: [touch /ok]",
+                # The installed system's network: DHCP on the provisioning NIC, and the
+                # device's addresses from IPAM (the user data comes from the NoCloud service).
+                "network": {
+                    "version": 1,
+                    "config": [
+                        {
+                            "type": "physical",
+                            "name": "uplink0",
+                            "mac_address": device.machine.nics.order_by("name")[0].mac_address,
+                            "subnets": [
+                                {"type": "dhcp4"},
+                                *(
+                                    {"type": "static6" if ":" in a else "static", "address": a}
+                                    for a in addresses
+                                ),
+                            ],
+                        }
+                    ],
+                },
             },
         ],
         "then": "reboot",  # into the installed system, once the portal has the agent's done
@@ -112,7 +141,7 @@ def test_deprovision_and_rescue_instructions(
     # The rescue system stays up; a wiped machine waits for the portal to power it off.
     assert agent(booted(rescue)).get("instructions").json() == {
         "operation": {"id": str(rescue.uuid), "type": "rescue"},
-        "steps": [{"name": "rescue"}],
+        "steps": [{"name": "rescue", "ssh_keys": metadata.ssh_key_lines(rescued)}],
     }
     body = agent(booted(deprovision)).get("instructions").json()
     assert body == {
@@ -200,6 +229,33 @@ def test_fail_ends_the_operation_and_parks_the_machine(agent, deploy, rack):
     assert "checksum mismatch" in machine.fault_reason
     # The operation is over: its token stopped working with it.
     assert agent(token, machine.provisioning_address).get("instructions").status_code == 401
+
+
+def test_a_failure_that_is_not_the_machines_fails_the_device_alone(agent, deploy, rack):
+    device = deploy()
+    operation = open_operation(device)
+    stage(operation, "await_agent")
+    machine = device.machine
+    response = agent(booted(operation)).post(
+        "fail",
+        {"step": "write_image", "message": "the SHA-256 is 12ab…", "machine_fault": False},
+    )
+    assert response.status_code == 204
+    operation.refresh_from_db()
+    machine.refresh_from_db()
+    assert operation.state == "failed"
+    assert operation.error == "write_image: the SHA-256 is 12ab…"
+    assert machine.state != Machine.State.MAINTENANCE
+    assert not machine.fault_reason
+
+
+def test_machine_fault_must_be_true_or_false(agent, provisioning):
+    _, operation = provisioning
+    body = {"step": "write_image", "message": "x", "machine_fault": "no"}
+    response = agent(booted(operation)).post("fail", body)
+    assert response.status_code == 422
+    operation.refresh_from_db()
+    assert operation.state == "running"
 
 
 def test_fail_needs_a_step(agent, provisioning):

@@ -45,13 +45,21 @@ def test_owner_reads_the_metadata_and_the_sdk_parses_it(device, alice, web_key):
     assert len(metadata.network.addresses) == 3
 
 
-def test_the_api_and_the_metadata_service_describe_the_device_alike(client, device, alice):
+def test_the_api_and_the_metadata_service_describe_the_device_alike(
+    client, device, alice, settings
+):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "10.0.2.100"]
     Machine.objects.filter(pk=device.machine_id).update(provisioning_address="127.0.0.51")
-    served = client.get("/metadata", REMOTE_ADDR="127.0.0.51").json()
+    served = client.get("/metadata", REMOTE_ADDR="127.0.0.51", HTTP_HOST="10.0.2.100").json()
     api_body = api(factories.make_token(alice)).get(f"/metal/v1/devices/{device.uuid}/metadata")
     api_body = api_body.json()
+    # The server is told the portal's URLs as it reached the portal (its own network's view);
+    # the API's caller, as SITE_URL says.
+    assert served.pop("phone_home_url") == "http://10.0.2.100/phone-home"
+    assert api_body.pop("phone_home_url") == "http://127.0.0.1:8000/phone-home"
     for body in (served, api_body):
         body.pop("network")
+        body.pop("user_state_url")
     assert served == api_body
 
 

@@ -9,21 +9,23 @@ from inventory.models import OperatingSystem
 from portal.models import Event
 from provisioning import services
 from provisioning.models import Device
+from tests.inventory import factories as inv
 
 from .conftest import activate, open_operation, stage, step_state
 
 KERNEL = re.compile(
-    r"^kernel (?P<url>\S+) initrd=initrd\.magic ironyard\.agent=(?P<agent>\S+) "
+    r"^kernel (?P<url>\S+) initrd=initrd\.img ironyard\.agent=(?P<agent>\S+) "
     r"ironyard\.token=(?P<token>\S+) ironyard\.operation=(?P<op>\S+) console=ttyS0,115200$"
 )
 
 
-def boot(client, machine, address=None, mac=None):
+def boot(client, machine, address=None, mac=None, **headers):
     """The machine network-boots: from its provisioning address unless told otherwise."""
     return client.get(
         "/boot/ipxe",
         {"mac": mac or machine.nics.first().mac_address, "uuid": "x", "serial": "y"},
         REMOTE_ADDR=address or machine.provisioning_address,
+        **headers,
     )
 
 
@@ -66,20 +68,37 @@ def test_a_mac_that_is_not_the_machines_is_refused_and_recorded(client, rack, ma
 
 
 def test_provision_waiting_for_the_agent_boots_the_installer(client, deploy, rack, settings):
-    settings.SITE_URL = "http://portal.example:8000"
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "10.0.2.100"]
     device = deploy()
     operation = open_operation(device)
     stage(operation, "await_agent")
     # Any MAC spelling works: upper case with dashes here.
     mac = device.machine.nics.first().mac_address.upper().replace(":", "-")
-    script = lines(boot(client, device.machine, mac=mac))
+    script = lines(boot(client, device.machine, mac=mac, HTTP_HOST="10.0.2.100"))
     assert script[0] == "#!ipxe"
     match = KERNEL.match(script[1])
     assert match, script[1]
     assert match["url"] == rack.os.kernel_url
-    assert match["agent"] == "http://portal.example:8000/boot/agent/v1"
+    # The installer is told the portal as the machine reached it (its network's view).
+    assert match["agent"] == "http://10.0.2.100/boot/agent/v1"
     assert match["op"] == str(operation.uuid)
-    assert script[2:] == [f"initrd {rack.os.initrd_url}", "boot"]
+    # Named, so that UEFI's kernel finds it by the `initrd=` on its command line.
+    assert script[2:] == [f"initrd --name initrd.img {rack.os.initrd_url}", "boot"]
+
+
+def test_an_installer_the_portal_serves_is_fetched_from_the_portal(client, deploy, rack):
+    rack.os.kernel_url = "/boot/files/installer/0123abcd/vmlinuz"
+    rack.os.initrd_url = "/boot/files/installer/0123abcd/initrd.img"
+    rack.os.save()
+    device = deploy()
+    script = lines(boot(client, device.machine))
+    assert (
+        KERNEL.match(script[1])["url"] == "http://testserver/boot/files/installer/0123abcd/vmlinuz"
+    )
+    assert (
+        script[2]
+        == "initrd --name initrd.img http://testserver/boot/files/installer/0123abcd/initrd.img"
+    )
 
 
 def test_the_installer_is_booted_even_before_the_runner_reaches_the_waiting_step(client, deploy):
@@ -150,7 +169,39 @@ def test_rescue_boots_the_rescue_kernel(
     match = KERNEL.match(script[1])
     assert match["url"] == "http://rescue.example/vmlinuz"
     assert match["op"] == str(operation.uuid)
-    assert script[2] == "initrd http://rescue.example/initrd"
+    assert script[2] == "initrd --name initrd.img http://rescue.example/initrd"
+
+
+def test_without_a_rescue_kernel_rescue_boots_the_installer_of_the_devices_os(
+    client, deploy, alice, rack, django_capture_on_commit_callbacks
+):
+    device = activate(deploy())
+    with django_capture_on_commit_callbacks(execute=False):
+        operation = services.perform_action(device=device, acting_user=alice, action="rescue")
+    stage(operation, "await_agent")
+    match = KERNEL.match(lines(boot(client, device.machine))[1])
+    assert (match["url"], match["op"]) == (rack.os.kernel_url, str(operation.uuid))
+
+
+def test_a_custom_ipxe_device_is_wiped_by_the_catalogues_default_installer(
+    client, deploy, alice, rack, django_capture_on_commit_callbacks
+):
+    custom = inv.make_os("custom_ipxe", plans=[rack.plan])
+    custom.custom_ipxe, custom.kernel_url, custom.initrd_url = True, "", ""
+    custom.save()
+    device = activate(deploy(operating_system=custom, ipxe_script_url="http://boot.example/x"))
+    with django_capture_on_commit_callbacks(execute=False):
+        operation = services.delete_device(device=device, acting_user=alice)
+    stage(operation, "await_agent")
+    match = KERNEL.match(lines(boot(client, device.machine))[1])
+    assert (match["url"], match["op"]) == (rack.os.kernel_url, str(operation.uuid))
+    # With no installer anywhere, the firmware is told so (and nothing is handed a token).
+    OperatingSystem.objects.update(kernel_url="")
+    assert lines(boot(client, device.machine)) == [
+        "#!ipxe",
+        "echo Ironyard has no installer to boot (manage.py build_installer)",
+        "exit 1",
+    ]
 
 
 def test_deprovision_boots_the_installer_of_the_devices_os(

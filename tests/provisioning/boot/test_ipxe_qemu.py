@@ -1,10 +1,10 @@
 """Real iPXE firmware (Debian's ipxe-qemu ROM in QEMU, TCG) network-boots against the portal.
 
-The guest can reach nothing but 10.0.2.100:80 (`restrict=on`), which QEMU forwards through
-relay.py to the live server. The boot file is /boot/ipxe without a MAC, so the portal's first
-answer must make iPXE come back with its MAC, UUID and serial; the second is the installer
-script. Its kernel URL points back at the portal and 404s, so iPXE stops there and the
-machine "reboots", which -no-reboot turns into QEMU exiting.
+The guest can reach nothing but 10.0.2.100:80 (`restrict=on`), which QEMU forwards through the
+virtual rack's relay.py to the live server. The boot file is /boot/ipxe without a MAC, so the
+portal's first answer must make iPXE come back with its MAC, UUID and serial; the second is the
+installer script. Its kernel URL points back at the portal and 404s, so iPXE stops there and
+the machine "reboots", which -no-reboot turns into QEMU exiting.
 """
 
 import contextlib
@@ -26,11 +26,12 @@ from django.core.signals import request_started
 from inventory.models import IPBlock, Machine, MachineNic
 from provisioning import services
 from provisioning.models import Operation, Step
+from provisioning.virtualrack import vm
 from tests.inventory import factories as inv
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 ROM = "/usr/lib/ipxe/qemu/pxe-e1000.rom"
-RELAY = Path(__file__).with_name("relay.py")
+RELAY = vm.RELAY
 GUEST_PORTAL = "10.0.2.100"
 MAC = "52:54:00:1e:0a:01"
 BOOT_TIMEOUT = 60

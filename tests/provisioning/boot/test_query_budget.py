@@ -41,8 +41,9 @@ def test_installer_agent_calls(installing, client):
             f"/boot/agent/v1/{path}", json.dumps(body), content_type="application/json", **auth
         )
 
-    # Each call is a heartbeat too: one UPDATE of the operation's last sign of life.
-    assert queries(lambda: client.get("/boot/agent/v1/instructions", **auth)) == 3
+    # Each call is a heartbeat too: one UPDATE of the operation's last sign of life. The
+    # instructions also read the installed system's network: NICs and addresses.
+    assert queries(lambda: client.get("/boot/agent/v1/instructions", **auth)) == 5
     # A step's first report is also its timeline event; later ones only move the bar.
     assert queries(lambda: post("progress", {"step": "write_image", "percent": 0})) == 5
     assert queries(lambda: post("progress", {"step": "write_image", "percent": 50})) == 3
