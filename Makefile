@@ -24,7 +24,7 @@ exit 1
 endef
 
 .PHONY: run test lint format check-deploy clean help bench-provision bench-api bench-allocation \
-	bench-ledger-sql
+	bench-ledger-sql bench-vm
 
 help:
 	@echo "make run           start the demo portal (web, worker, beat) on http://$(HOST):$(PORT)/"
@@ -47,16 +47,26 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # The web and worker processes write their metrics to var/metrics (prometheus-client's
 # multiprocess mode), emptied before they start: what /metrics adds up is this run's.
+# VMS=N adds N real QEMU virtual machines (plan v1.small.x86 in sv15) to the virtual rack, with
+# Debian 12 built (once; cached in ARTIFACTS_DIR) and registered in the catalogue: deploy one
+# and SSH in with the command its page shows. Their guests reach the portal as 10.0.2.100.
+VMS ?= 0
+
 run: $(VENV)/.installed
 	@export IRONYARD_INSECURE_HTTP=1; \
 	$(BIN)/python manage.py migrate --no-input -v 0 && \
 	$(BIN)/python manage.py collectstatic --no-input -v 0 && \
 	$(BIN)/python manage.py seed_demo && \
+	if [ "$(VMS)" != 0 ]; then \
+	  echo "Building (or finding) the installer and the Debian 12 image for $(VMS) VMs…" && \
+	  $(BIN)/python manage.py build_image debian-12 --register || exit 1; \
+	fi && \
 	echo && echo "  Ironyard is starting at http://$(HOST):$(PORT)/" && \
 	echo "  Log in as demo@ironyard.local with password ironyard-demo  (Ctrl-C stops everything)" && \
 	echo && \
 	rm -rf var/metrics && mkdir -p var/metrics && \
-	PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" \
+	PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" VMS=$(VMS) \
+	ALLOWED_HOSTS="$${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],10.0.2.100}" \
 	HOST=$(HOST) PORTAL_URL=http://$(HOST):$(PORT) SITE_URL="$${SITE_URL:-http://$(HOST):$(PORT)}" \
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
@@ -136,3 +146,11 @@ bench-allocation: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_alloc $(BIN)/python manage.py migrate -v 0
 	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_alloc $(BIN)/python manage.py bench_allocation
 	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE ironyard_bench_alloc'
+
+# Real provisioning, timed: VMS QEMU VMs (default 2) deployed with Debian 12 from one batch
+# request; each one's time to active and to an SSH login, by phase, and against its own plain
+# boot (power off, on) as the baseline.
+bench-vm: $(VENV)/.installed
+	psql $(BENCH_DB_SERVER)/postgres -qc 'DROP DATABASE IF EXISTS ironyard_bench_vm' -c 'CREATE DATABASE ironyard_bench_vm'
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_vm $(BIN)/python manage.py migrate -v 0
+	DATABASE_URL=$(BENCH_DB_SERVER)/ironyard_bench_vm $(BIN)/python manage.py bench_vm --vms $(if $(filter-out 0,$(VMS)),$(VMS),2)

@@ -11,6 +11,7 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from portal import audit
@@ -31,7 +32,7 @@ from .bmc import (
     driver_for,
 )
 from .bmc_access import ca_bundle_path
-from .models import Facility, Machine, MachineNic, Plan, Rack
+from .models import Facility, Machine, MachineNic, Plan, Rack, ssh_via_validator
 
 CSV_COLUMNS = (
     "driver",
@@ -46,6 +47,7 @@ CSV_COLUMNS = (
     "rack_unit",
     "verify_tls",
     "macs",
+    "ssh_via",
 )
 
 
@@ -67,6 +69,7 @@ class EnrollmentRequest:
     ca_certificate: str = ""
     # NIC MACs, for BMCs that do not report them (IPMI); Redfish's own answer wins.
     macs: tuple[str, ...] = ()
+    ssh_via: str = ""  # host:port users SSH to, if not the server's public address
 
 
 @dataclass
@@ -221,7 +224,13 @@ def _create_machine(request, found: Inventory, facility, plan, rack, acting_user
         bmc_password=request.password,
         bmc_verify_tls=request.verify_tls,
         bmc_ca_certificate=request.ca_certificate,
+        ssh_via=request.ssh_via,
     )
+    if request.ssh_via:
+        try:
+            ssh_via_validator(request.ssh_via)
+        except ValidationError as exc:
+            raise ServiceError(f"ssh_via: {exc.messages[0]}") from exc
     try:
         with transaction.atomic():
             machine.save()
@@ -283,6 +292,7 @@ def parse_csv(text: str) -> list[EnrollmentRequest]:
                 rack_unit=int(unit) if unit else None,
                 verify_tls=(values.get("verify_tls") or "true").lower() not in {"0", "false", "no"},
                 macs=tuple(m for m in re.split(r"[;\s]+", values.get("macs") or "") if m),
+                ssh_via=values.get("ssh_via") or "",
             )
         )
     return requests

@@ -17,6 +17,9 @@ checksum_validator = RegexValidator(
     r"^sha256:[0-9a-f]{64}$", "sha256: followed by the 64 lower-case hex digits of the SHA-256."
 )
 _http_url = URLValidator(schemes=["http", "https"])
+ssh_via_validator = RegexValidator(
+    r"^[A-Za-z0-9._-]{1,253}:[0-9]{1,5}$", "host:port, e.g. bastion.example.com:2201."
+)
 # What the portal serves itself: the builds in ARTIFACTS_DIR (provisioning.artifacts).
 PORTAL_FILES = "/boot/files/"
 
@@ -278,6 +281,15 @@ class Machine(UUIDModel):
         null=True,
         blank=True,
         related_name="machines",
+    )
+    # Where users reach the server by SSH when its public address is not reachable from where
+    # they are: a NAT or port forward (the virtual rack's VMs: a port on 127.0.0.1).
+    ssh_via = models.CharField(
+        "SSH via",
+        max_length=255,
+        blank=True,
+        validators=[ssh_via_validator],
+        help_text="host:port users SSH to instead of the server's public IPv4 (empty: that).",
     )
     provisioning_address = models.GenericIPAddressField(
         protocol="IPv4", null=True, blank=True, unique=True

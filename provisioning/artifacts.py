@@ -223,6 +223,12 @@ def build_installer(log=print) -> Build:
             "".join(c.read_text() for c in certificates)
         )
         (root / "etc/dropbear").mkdir(parents=True, exist_ok=True)
+        # Rescue logs in as root (dropbear looks the user up); no password anywhere.
+        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+        (root / "etc/group").write_text("root:x:0:\n")
+        (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+        (root / "etc/shadow").chmod(0o600)
+        (root / "root").mkdir(mode=0o700, exist_ok=True)
         (root / "ironyard").mkdir()
         for name in ("ironyard_agent.py", "udhcpc.script"):
             shutil.copy2(AGENT_DIR / name, root / "ironyard" / name)

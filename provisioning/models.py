@@ -2,6 +2,7 @@
 assigned to them, and the ledger of operations and steps that changes them."""
 
 import ipaddress
+from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -14,6 +15,16 @@ from portal.crypto import EncryptedTextField
 from portal.models import Project, SSHKey, User, UUIDModel
 
 from .querysets import DeviceQuerySet, ProjectScopedQuerySet
+
+
+def duration_words(delta: timedelta) -> str:
+    """A duration as people say it: "45 s", "2 min 12 s", "1 h 5 min"."""
+    seconds = max(0, round(delta.total_seconds()))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
 class Device(UUIDModel):
@@ -72,6 +83,8 @@ class Device(UUIDModel):
     )
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     provisioning_percentage = models.PositiveSmallIntegerField(null=True, blank=True)
+    # From creation to active (its provision's success, failovers included).
+    time_to_active = models.DurationField(null=True, blank=True)
     current_step = models.CharField(max_length=100, blank=True)
     failure_reason = models.TextField(blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -123,6 +136,10 @@ class Device(UUIDModel):
         if self.root_password and expires is not None and timezone.now() < expires:
             return self.root_password
         return None
+
+    @property
+    def time_to_active_words(self) -> str:
+        return duration_words(self.time_to_active) if self.time_to_active is not None else ""
 
     @property
     def is_settled(self) -> bool:

@@ -318,11 +318,16 @@ def _timeline(request, device: Device):
     )
 
 
-def _ssh_host(addresses) -> str:
-    """The server's own public IPv4, if it has one."""
+def _ssh_command(device: Device, addresses) -> str:
+    """How the owner logs in: by the machine's "SSH via" (a NAT or port forward) where the
+    operator set one, else at the server's own public IPv4; empty without either."""
+    via = device.machine.ssh_via if device.machine_id else ""
+    if via:
+        host, port = via.rsplit(":", 1)
+        return f"ssh -p {port} root@{host}"
     for assignment in addresses:
         if assignment.public and assignment.subnet.version == 4:
-            return assignment.address
+            return f"ssh root@{assignment.address}"
     return ""
 
 
@@ -343,7 +348,7 @@ def device_detail(request: HtmxHttpRequest, device_id):
         ),
         settings_form=forms.DeviceSettingsForm.for_device(device),
     )
-    context["ssh_host"] = _ssh_host(context["addresses"])
+    context["ssh_command"] = _ssh_command(device, context["addresses"])
     return render_page_or_fragment(
         request, "provisioning/device_detail.html", "device-status", context
     )

@@ -218,6 +218,10 @@ def root_disk(candidates: list[Disk], hints: dict | None) -> tuple[Disk, str]:
     return chosen, why
 
 
+def gigabytes(size: int) -> str:
+    return f"{size / 10**9:.0f} GB" if size >= 10**10 else f"{size / 10**9:.1f} GB"
+
+
 def _zero(disk: Disk, offset: int, length: int) -> None:
     with open(disk.path, "r+b", buffering=0) as handle:
         handle.seek(offset)
@@ -298,8 +302,9 @@ def stream_image(
     try:
         response = urllib.request.urlopen(request, timeout=60)
     except (urllib.error.URLError, OSError) as error:
+        name = urlsplit(url).path.rsplit("/", 1)[-1]
         raise StepFailed(
-            f"Could not fetch the image {url}: {error}", machine_fault=False
+            f"Could not fetch the image {name}: {error}", machine_fault=False
         ) from error
     total = int(response.headers.get("Content-Length") or 0) or size_hint
     process = subprocess.Popen(sink, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -329,19 +334,13 @@ def stream_image(
         code = process.wait()
     if digest.hexdigest() != expected.lower():
         raise StepFailed(
-            f"The image's SHA-256 is {digest.hexdigest()}, not {expected}: "
-            "it was not installed as downloaded.",
+            f"The image's SHA-256 ({digest.hexdigest()[:12]}…) is not the catalogue's "
+            f"({expected.lower()[:12]}…): it is not what was published, and is not used.",
             machine_fault=False,
         )
     if code != 0:
         raise StepFailed(f"Unpacking the image failed: {error_output}", machine_fault=False)
-    elapsed = max(time.monotonic() - started, 0.001)
-    portal.report(
-        step,
-        99,
-        f"Image written: {written // MiB} MiB in {elapsed:.0f} s, "
-        f"{written / MiB / elapsed:.0f} MiB/s, checksum verified",
-    )
+    portal.report(step, 99, "Image written, checksum verified")
     return written
 
 
@@ -485,6 +484,7 @@ class Agent:
     origin: str
     boot: str = field(default_factory=firmware)
     root: Disk | None = None
+    root_reason: str = ""
     esp: str | None = None
 
     def run(self) -> None:
@@ -525,13 +525,7 @@ class Agent:
 
     def disk(self, step: dict) -> Disk:
         if self.root is None:
-            self.root, why = root_disk(disks(), step.get("root_device"))
-            self.portal.report(
-                step["name"],
-                1,
-                f"Root disk {self.root.path} ({self.root.size // 10**9} GB): {why}",
-                now=True,
-            )
+            self.root, self.root_reason = root_disk(disks(), step.get("root_device"))
         return self.root
 
     def step_wipe_disks(self, step: dict) -> str:
@@ -539,10 +533,12 @@ class Agent:
         done = []
         for n, disk in enumerate(found, start=1):
             method = wipe(disk)
-            done.append(f"{disk.path} ({method})")
-            self.portal.report("wipe_disks", n * 100 // max(len(found), 1) - 1, f"Wiped {done[-1]}")
+            done.append(f"{disk.path} ({gigabytes(disk.size)}, {method})")
+            self.portal.report("wipe_disks", n * 100 // len(found) - 1, f"Wiped {done[-1]}")
             self.portal.heartbeat()
-        return "Wiped " + ", ".join(done) if done else "No disks to wipe"
+        if not done:
+            return "No disks to wipe"
+        return f"Wiped {', '.join(done)}; their first and last MiB read back zero"
 
     def step_write_image(self, step: dict) -> str:
         disk = self.disk(step)
@@ -560,6 +556,7 @@ class Agent:
             ]
         else:
             sink = ["sh", "-c", f"{decompress} | dd of={disk.path} bs=4M conv=fsync status=none"]
+        started = time.monotonic()
         written = stream_image(
             self.portal,
             "write_image",
@@ -572,18 +569,25 @@ class Agent:
             write_fstab(self.esp)
             cmdline = f"root=LABEL={ROOT_LABEL} ro console=tty0 console=ttyS0,115200"
             install_bootloader(disk, self.boot, self.esp, cmdline)
-            return (
-                f"Installed {written // MiB} MiB on {disk.path} with a {self.boot.upper()} "
-                "bootloader"
-            )
-        mount_installed_root(disk)
-        return f"Wrote {written // MiB} MiB to {disk.path}"
+        else:
+            mount_installed_root(disk)
+        seconds = max(time.monotonic() - started, 0.001)
+        bootloader = f", {self.boot.upper()} bootloader" if fmt == "tar" else ""
+        return (
+            f"Image on {disk.path} ({gigabytes(disk.size)}, {self.root_reason}): "
+            f"{written // MiB} MiB in {seconds:.0f} s, {written / MiB / seconds:.1f} MiB/s, "
+            f"checksum verified{bootloader}"
+        )
 
     def step_configure(self, step: dict) -> str:
         if not os.path.ismount(TARGET):
             mount_installed_root(self.disk(step))
         configure(step, self.origin)
-        return f"Configured {step.get('hostname', '')} (cloud-init reads {self.origin}/nocloud/)"
+        keys = len([k for k in step.get("ssh_keys") or () if k.strip()])
+        return (
+            f"Configured {step.get('hostname', '')}: {keys} SSH key{'s' if keys != 1 else ''}, "
+            "network, cloud-init from the portal"
+        )
 
     def step_rescue(self, step: dict) -> str:
         keys = [k.strip() for k in step.get("ssh_keys") or () if k.strip()]

@@ -154,7 +154,17 @@ def agent_instructions(request: HttpRequest) -> JsonResponse:
     operation, error = _agent_operation(request)
     if error is not None:
         return error
-    return JsonResponse(agent.instructions(operation, boot_base_url(request)))
+    document = agent.instructions(operation, boot_base_url(request))
+    device = operation.device
+    steps = ", ".join(step["name"].replace("_", " ") for step in document["steps"])
+    audit.record(
+        "provisioning.installer_booted",
+        actor=None,
+        text=f"The installer booted over the network on {device.hostname}: {steps}",
+        project=device.project,
+        objects=[device],
+    )
+    return JsonResponse(document)
 
 
 def _int_in(value, low: int, high: int) -> bool:

@@ -13,7 +13,7 @@ from portal import audit
 
 from .. import allocation, metrics
 from ..billing import usage
-from ..models import Batch, Device, IPAssignment, Operation, Step
+from ..models import Batch, Device, IPAssignment, Operation, Step, duration_words
 from ..workflows import WAITING_STEPS, WORKFLOWS
 from .opening import ring, start_operation
 
@@ -168,8 +168,13 @@ def _settle(operation: Operation, *, succeeded: bool, reason: str = "") -> None:
     elif operation.kind == Operation.Kind.PROVISION and succeeded:
         Machine.objects.filter(pk=operation.machine_id).update(state=Machine.State.IN_USE)
         usage.confirm_device(device)
+        fields["time_to_active"] = timezone.now() - device.created_at
     Device.objects.filter(pk=device.pk).update(**fields)
     verb = "succeeded" if succeeded else f"failed: {reason}"
+    if "time_to_active" in fields:
+        verb += f": active {duration_words(fields['time_to_active'])} after it was created"
+    elif succeeded and operation.kind == Operation.Kind.REINSTALL:
+        verb += f" in {duration_words(timezone.now() - operation.created_at)}"
     audit.record(
         f"device.{operation.kind}.{'succeeded' if succeeded else 'failed'}",
         actor=None,

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from portal import audit
@@ -194,29 +195,40 @@ def _wait_next(operation: Operation, step_name: str, now) -> bool:
     return True
 
 
+# Each installer step's share of the installer's part of the progress bar (in %), so that the
+# bar keeps moving forward from one step to the next: writing the image is most of the work.
+INSTALLER_SHARES = {"wipe_disks": (0, 15), "write_image": (15, 90), "configure": (90, 100)}
+
+
 def record_progress(
     operation: Operation, reports: list[tuple[str, int, str]], *, move_bar: bool = True
 ) -> None:
     """Installer progress reports (step, percent, message), in the order they happened: the
     last one moves the device's progress bar (unless the installer's end takes it over); each
-    that starts a step (0 %) is also its timeline entry, so the timeline reads one line per
-    installer step however often an agent reports."""
+    that ends a step (100 %) is also its timeline entry, with what the step did (the disks it
+    wiped and how, the image's speed, …), so the timeline reads one line per installer phase
+    however often an agent reports."""
     device = operation.device
     if move_bar and reports:
         workflow = WORKFLOWS[operation.kind]
         base = 100 * workflow.steps.index("await_agent") // len(workflow.steps)
         span = 100 // len(workflow.steps)
         step, percent, message = reports[-1]
-        overall = min(99, base + span * max(0, min(100, percent)) // 100)
+        installs = operation.kind in (Operation.Kind.PROVISION, Operation.Kind.REINSTALL)
+        start, end = INSTALLER_SHARES.get(step, (0, 100)) if installs else (0, 100)
+        within = start + (end - start) * max(0, min(100, percent)) // 100
+        overall = min(99, base + span * within // 100)
+        # Never backwards: reports of an earlier step, or sent again, do not undo progress.
         Device.objects.filter(pk=device.pk).update(
-            provisioning_percentage=overall, current_step=message[:100] or step
+            provisioning_percentage=Greatest(Coalesce("provisioning_percentage", 0), overall),
+            current_step=message[:100] or step,
         )
     for step, percent, message in reports:
-        if percent == 0:
+        if percent == 100:
             audit.record(
                 f"provisioning.{step}",
                 actor=None,
-                text=message or f"{step}: started",
+                text=message or f"{step}: done",
                 project=device.project,
                 objects=[device],
             )

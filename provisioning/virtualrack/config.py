@@ -93,6 +93,9 @@ class RackConfig:
     vm_facility: str = "sv15"
     vm_uefi_every: int = 0
     vm_dir: str | None = None
+    # VM k's SSH on 127.0.0.1:(vm_ssh_port_base + k - 1), stable across restarts (the portal
+    # shows it as the machine's "SSH via"); 0: any free port.
+    vm_ssh_port_base: int = 0
 
     def zero_delay(self) -> RackConfig:
         """Make every delay zero and every transfer instantaneous (tests, benchmarks)."""

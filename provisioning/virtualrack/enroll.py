@@ -23,6 +23,7 @@ def enrollment_requests(inventory: dict) -> list[EnrollmentRequest]:
             rack=server["rack"],
             rack_unit=server["rack_unit"],
             macs=tuple(server["macs"]),
+            ssh_via=server.get("ssh", ""),
         )
         for server in inventory["servers"]
     ]
@@ -57,6 +58,7 @@ def enrollment_csv(inventory: dict) -> str:
                     r.rack_unit,
                     "true",
                     ";".join(r.macs),
+                    r.ssh_via,
                 ]
             )
     return out.getvalue()

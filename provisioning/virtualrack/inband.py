@@ -55,6 +55,7 @@ CLOUD_INIT_USER_AGENT = "Cloud-Init/24.1 (ironyard virtual rack)"
 MAX_CHAIN = 8
 MAX_REPORTS = 20  # progress reports the portal takes in one agent call
 DEFAULT_IMAGE_BYTES = 2 * 10**9  # write_image without size_bytes
+MiB = 1024 * 1024
 USER_STATE = re.compile(r"^\s*#?\s*ironyard-user-state:\s*(\w+)(?:\s+(\d+))?(?:\s+(.*))?$", re.M)
 
 
@@ -608,17 +609,30 @@ class _Agent:
         return self.config.step_seconds
 
     def message(self, step: dict, percent: int) -> str:
+        """What the real agent says at this point of the step (provisioning/agent)."""
         name = step["name"]
+        disks = self.boot.server.spec.disks
         if name == "write_image":
             size = int(step.get("size_bytes") or DEFAULT_IMAGE_BYTES)
-            done = size * percent // 100
-            return f"wrote {done} of {size} bytes of {step.get('image_url', 'the image')}"
+            if percent < 100:
+                return f"Writing the image: {size * percent // 100 // MiB} of {size // MiB} MiB"
+            root = min(disks, key=lambda d: d.size_bytes) if disks else None
+            where = f"/dev/{root.name} ({root.size_bytes / 10**9:.0f} GB, the smallest disk)"
+            return f"Image on {where}: {size // MiB} MiB, checksum verified"
         if name == "wipe_disks":
-            disks = self.boot.server.spec.disks
-            return f"wiped {percent}% of {len(disks)} disks ({', '.join(d.name for d in disks)})"
+            if percent < 100:
+                return "Wiping the disks"
+            wiped = ", ".join(f"/dev/{d.name} (full discard)" for d in disks)
+            return f"Wiped {wiped}; their first and last MiB read back zero"
         if name == "configure":
-            return "configured" if percent == 100 else f"configuring {step.get('hostname', '')}"
-        return "rescue environment running" if percent == 100 else "starting rescue environment"
+            if percent < 100:
+                return "Configuring the installed system"
+            keys = len(step.get("ssh_keys") or ())
+            return (
+                f"Configured {step.get('hostname', '')}: {keys} SSH key{'s' if keys != 1 else ''}"
+                ", network, cloud-init from the portal"
+            )
+        return "Rescue system up" if percent == 100 else "Starting the rescue system"
 
     def finish(self, step: dict) -> None:
         """The step's lasting effect on the server."""

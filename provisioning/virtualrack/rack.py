@@ -128,8 +128,9 @@ class VirtualRack:
             self._scratch = tempfile.TemporaryDirectory(prefix="ironyard-vms-")
             self.vm_dir = self._scratch.name
         self.accelerator, self.accelerator_reason = accelerator()
-        for vm in vms:
-            vm.prepare(Path(self.vm_dir) / vm.spec.name)
+        base = self.config.vm_ssh_port_base
+        for k, vm in enumerate(vms):
+            vm.prepare(Path(self.vm_dir) / vm.spec.name, base + k if base else 0)
 
     def __enter__(self) -> VirtualRack:
         return self.start()

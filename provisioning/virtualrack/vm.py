@@ -91,9 +91,9 @@ class VmServer(Server):
     def disk_paths(self) -> list[Path]:
         return [self.folder / f"{disk.name}.qcow2" for disk in self.spec.disks]
 
-    def prepare(self, folder: Path) -> None:
+    def prepare(self, folder: Path, ssh_port: int = 0) -> None:
         """Create the disks (empty, as from the factory) and UEFI variables in `folder` if
-        missing; take a port for SSH."""
+        missing; SSH on `ssh_port` (0: any free one)."""
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         for disk, path in zip(self.spec.disks, self.disk_paths(), strict=True):
@@ -104,7 +104,7 @@ class VmServer(Server):
                 )
         if self.spec.firmware == "uefi" and not (self.folder / "OVMF_VARS.fd").exists():
             shutil.copyfile(OVMF_VARS, self.folder / "OVMF_VARS.fd")
-        self.ssh_port = free_port()
+        self.ssh_port = ssh_port or free_port()
 
     # -- power: what the BMCs call lands here ---------------------------------------------------
 

@@ -14,9 +14,9 @@ from django.db import connection
 
 from inventory import demo
 from portal.celery import app
+from provisioning.virtualrack import vm
 from provisioning.virtualrack.config import RackConfig
 from provisioning.virtualrack.dhcp import Dhcp, from_portal_database
-from provisioning.virtualrack import vm
 from provisioning.virtualrack.enroll import enroll_rack
 from provisioning.virtualrack.rack import VirtualRack
 from tests import factories

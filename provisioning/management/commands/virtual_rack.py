@@ -98,6 +98,13 @@ class Command(BaseCommand):
             "--vm-dir", help="the VMs' disks and console logs (default: beside the state file)"
         )
         parser.add_argument(
+            "--vm-ssh-port-base",
+            type=int,
+            default=2201,
+            metavar="PORT",
+            help="vm01's SSH on 127.0.0.1:PORT, vm02's on PORT+1, … (0: any free ports)",
+        )
+        parser.add_argument(
             "--enroll-as",
             metavar="EMAIL",
             help="once up, enroll the servers not yet enrolled through their BMCs, as this "
@@ -130,6 +137,7 @@ class Command(BaseCommand):
                 vm_facility=options["vm_facility"],
                 vm_uefi_every=options["vm_uefi_every"],
                 vm_dir=options["vm_dir"],
+                vm_ssh_port_base=options["vm_ssh_port_base"],
             )
             if options["zero_delay"]:
                 config.zero_delay()

@@ -153,19 +153,47 @@ def test_deprovision_and_rescue_instructions(
 def test_progress_moves_the_bar_and_each_step_lands_once_on_the_timeline(agent, provisioning):
     device, operation = provisioning
     token = booted(operation)
-    for percent in (0, 50, 100):
+    said = {
+        0: "Writing the image",
+        50: "Writing the image: 70 of 140 MiB, 9 MiB/s",
+        100: "Image on /dev/vda (4.3 GB, the smallest disk): 140 MiB in 15 s, 9.3 MiB/s",
+    }
+    seen = []
+    for percent, message in said.items():
         response = agent(token).post(
-            "progress", {"step": "write_image", "percent": percent, "message": "Writing image"}
+            "progress", {"step": "write_image", "percent": percent, "message": message}
         )
         assert response.status_code == 204
         device.refresh_from_db()
-        if percent == 0:
-            at_start = device.provisioning_percentage
-    assert device.provisioning_percentage > at_start
-    assert device.current_step == "Writing image"
+        seen.append((device.provisioning_percentage, device.current_step))
+    assert [step for _, step in seen] == list(said.values())
+    assert seen[0][0] < seen[1][0] < seen[2][0]
     events = Event.objects.filter(type="provisioning.write_image", project=device.project)
-    assert events.count() == 1  # the step's start; later reports only move the bar
+    # One entry, at the step's end, saying what it did; the other reports only move the bar.
+    assert [e.body for e in events] == [said[100]]
     assert events.first().relations.filter(object_id=device.uuid).exists()
+
+
+def test_the_bar_only_moves_forward_from_one_installer_step_to_the_next(agent, provisioning):
+    device, operation = provisioning
+    token = booted(operation)
+    bars = []
+    for step, percent in [
+        ("wipe_disks", 0),
+        ("wipe_disks", 100),
+        ("write_image", 0),
+        ("write_image", 50),
+        ("write_image", 10),  # a report arriving late
+        ("write_image", 100),
+        ("configure", 0),
+        ("configure", 100),
+    ]:
+        assert agent(token).post("progress", {"step": step, "percent": percent}).status_code == 204
+        device.refresh_from_db()
+        bars.append(device.provisioning_percentage)
+    assert bars == sorted(bars), bars
+    assert bars[3] - bars[2] > bars[1] - bars[0]  # writing the image is most of the work
+    assert bars[-1] < 100  # done is the workflow's to say
 
 
 @pytest.mark.parametrize(
@@ -325,10 +353,8 @@ def test_one_call_carries_a_steps_end_and_the_next_ones_start(agent, provisionin
     assert response.status_code == 204
     device.refresh_from_db()
     assert device.current_step == "Writing image"  # the latest report holds the bar
-    starts = Event.objects.filter(project=device.project, type__startswith="provisioning.")
-    assert list(starts.values_list("type", "body")) == [
-        ("provisioning.write_image", "Writing image")
-    ]
+    ends = Event.objects.filter(project=device.project, type__startswith="provisioning.")
+    assert list(ends.values_list("type", "body")) == [("provisioning.wipe_disks", "wiped")]
 
 
 def test_a_bad_report_in_a_list_refuses_the_whole_call(agent, provisioning):
@@ -349,7 +375,7 @@ def test_a_bad_report_in_a_list_refuses_the_whole_call(agent, provisioning):
 def test_done_records_the_last_reports_before_the_installer_finished(agent, provisioning):
     device, operation = provisioning
     response = agent(booted(operation)).post(
-        "done", {"reports": [{"step": "configure", "percent": 0, "message": "configuring"}]}
+        "done", {"reports": [{"step": "configure", "percent": 100, "message": "configured"}]}
     )
     assert response.status_code == 204
     assert step_state(operation, "await_agent") == "done"
@@ -381,7 +407,8 @@ def test_fail_records_the_reports_that_came_with_it(agent, deploy):
     assert agent(booted(operation)).post("fail", body).status_code == 204
     operation.refresh_from_db()
     assert (operation.state, operation.error) == ("failed", "write_image: I/O error")
-    assert Event.objects.filter(type="provisioning.write_image", project=device.project).exists()
+    wiped = Event.objects.get(type="provisioning.wipe_disks", project=device.project)
+    assert wiped.body == "wiped"
 
 
 @pytest.mark.parametrize("depth", [40, 100_000])

@@ -112,7 +112,15 @@ def test_each_machine_sees_only_its_own_metadata(client, device, neighbour):
 
 @pytest.mark.parametrize(
     "path",
-    ["/metadata", "/userdata", "/2009-04-04/meta-data", "/2009-04-04/user-data"],
+    [
+        "/metadata",
+        "/userdata",
+        "/2009-04-04/meta-data",
+        "/2009-04-04/user-data",
+        "/nocloud/meta-data",
+        "/nocloud/user-data",
+        "/nocloud/vendor-data",
+    ],
 )
 def test_an_unknown_address_is_404(client, device, path):
     response = get(client, path, "127.0.0.99")
@@ -286,7 +294,13 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(client, device, neighbou
 
 def test_boot_path_answers_only_the_provisioning_networks(client, settings, db):
     settings.BOOT_ALLOWED_NETWORKS = ["10.0.0.0/8"]
-    for path in ("/boot/ipxe?mac=52:54:00:00:00:01", "/metadata", "/2009-04-04/meta-data"):
+    for path in (
+        "/boot/ipxe?mac=52:54:00:00:00:01",
+        "/metadata",
+        "/2009-04-04/meta-data",
+        "/nocloud/meta-data",
+        "/boot/files/installer/0123/vmlinuz",
+    ):
         response = client.get(path, REMOTE_ADDR="198.51.100.7")
         assert response.status_code == 403, path
         assert response.json() == {
@@ -294,3 +308,47 @@ def test_boot_path_answers_only_the_provisioning_networks(client, settings, db):
         }
     # Inside them, a caller still has to be at an address Ironyard gave a machine.
     assert client.get("/boot/ipxe", REMOTE_ADDR="10.1.2.3").status_code == 404
+
+
+# cloud-init's NoCloud seed over HTTP, which Ironyard's installer points the installed system at.
+
+
+def test_nocloud_meta_data_names_the_instance_and_its_keys(client, device, web_key):
+    response = get(client, "/nocloud/meta-data", "127.0.0.41")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    assert json.loads(response.content) == {  # JSON, which YAML (as cloud-init reads it) is
+        "instance-id": str(device.uuid),
+        "local-hostname": "web-01",
+        "public-keys": [web_key.key, "ssh-ed25519 AAAAinline me@laptop"],
+    }
+
+
+def test_nocloud_user_data_is_the_devices_own(client, device, deploy):
+    assert get(client, "/nocloud/user-data", "127.0.0.41").content.decode() == (
+        "#cloud-config\nhostname: web-01\n"
+    )
+    # Without any, an empty cloud-config (cloud-init wants a document).
+    bare = activate(deploy("bare-01"))
+    Machine.objects.filter(pk=bare.machine_id).update(provisioning_address="127.0.0.45")
+    assert get(client, "/nocloud/user-data", "127.0.0.45").content.decode() == (
+        "#cloud-config\n{}\n"
+    )
+
+
+def test_nocloud_vendor_data_lets_root_in_and_phones_home_where_the_machine_reached_us(
+    client, device, settings
+):
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "10.0.2.100"]
+    body = get(client, "/nocloud/vendor-data", "127.0.0.41", HTTP_HOST="10.0.2.100")
+    text = body.content.decode()
+    assert text.startswith("#cloud-config\n")
+    document = json.loads(text.removeprefix("#cloud-config\n"))
+    assert document["disable_root"] is False and document["ssh_pwauth"] is False
+    assert document["phone_home"]["url"] == "http://10.0.2.100/phone-home"
+
+
+def test_an_unknown_nocloud_document_is_404(client, device):
+    response = get(client, "/nocloud/network-config", "127.0.0.41")
+    assert response.status_code == 404
+    assert response.json() == {"errors": ["No NoCloud document network-config."]}

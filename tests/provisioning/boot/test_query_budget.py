@@ -42,10 +42,11 @@ def test_installer_agent_calls(installing, client):
         )
 
     # Each call is a heartbeat too: one UPDATE of the operation's last sign of life. The
-    # instructions also read the installed system's network: NICs and addresses.
-    assert queries(lambda: client.get("/boot/agent/v1/instructions", **auth)) == 5
-    # A step's first report is also its timeline event; later ones only move the bar.
-    assert queries(lambda: post("progress", {"step": "write_image", "percent": 0})) == 5
+    # instructions also read the installed system's network (NICs and addresses) and put the
+    # installer's boot on the timeline (an event and its relation).
+    assert queries(lambda: client.get("/boot/agent/v1/instructions", **auth)) == 7
+    # A step's last report (100 %) is also its timeline event; others only move the bar.
+    assert queries(lambda: post("progress", {"step": "write_image", "percent": 0})) == 3
     assert queries(lambda: post("progress", {"step": "write_image", "percent": 50})) == 3
     # One step's end and the next one's start: one call, one bar update, one event.
     ends_and_starts = {
@@ -55,8 +56,9 @@ def test_installer_agent_calls(installing, client):
         ]
     }
     assert queries(lambda: post("progress", ends_and_starts)) == 5
-    # The last step's end comes with done, whose step update also checks what it waits on;
-    # the wait for the first boot starts right there (its step and the bar), not in a worker.
+    # The last step's end comes with done (its event written with done's, in one batch), whose
+    # step update also checks what it waits on; the wait for the first boot starts right there
+    # (its step and the bar), not in a worker.
     last = {"reports": [{"step": "configure", "percent": 100}]}
     assert queries(lambda: post("done", last)) == 9
 

@@ -87,6 +87,11 @@ def test_detail_status_fragment_shows_progress_then_stops(client, alice, server)
     assert b'id="device-timeline" hx-swap-oob="true"' in fragment.content
     assert b"Provision of it succeeded" in fragment.content
     assert b"hx-trigger" not in fragment.content and b"<html" not in fragment.content
+    # So does the OS in the overview (a reinstall may have changed it).
+    assert (
+        f'<span id="device-os" hx-swap-oob="true">{server.operating_system.name}</span>'.encode()
+        in fragment.content
+    )
     # A history restore gets the whole page, never a bare fragment.
     restore = client.get(url, headers={**HX, "HX-History-Restore-Request": "true"})
     assert b"<html" in restore.content

@@ -88,8 +88,15 @@ def test_provision_runs_ipxe_then_the_agent_protocol_in_order(make_rack, portal)
         ("write_image", 100),
         ("configure", 0),
     ]
+    # The real agent's words: what the timeline shows is the same either way.
     assert seen[-1].body == {
-        "reports": [{"step": "configure", "percent": 100, "message": "configured"}]
+        "reports": [
+            {
+                "step": "configure",
+                "percent": 100,
+                "message": "Configured web-1: 1 SSH key, network, cloud-init from the portal",
+            }
+        ]
     }
     # The rack's own record agrees, with status codes.
     assert [(r.path, r.status) for r in rack.history("node02")][:2] == [
@@ -194,8 +201,17 @@ def test_deprovision_wipes_the_disks(make_rack, portal):
     last = portal.requests_from(portal.address_of(server))[-5:]
     assert [s.path for s in last] == ["/agent/progress"] * 4 + ["/agent/done"]
     assert [s.body["reports"] for s in last] == [
-        [{"step": "wipe_disks", "percent": p, "message": f"wiped {p}% of 2 disks (sda, sdb)"}]
-        for p in (0, 25, 50, 75, 100)
+        [{"step": "wipe_disks", "percent": p, "message": "Wiping the disks"}]
+        for p in (0, 25, 50, 75)
+    ] + [
+        [
+            {
+                "step": "wipe_disks",
+                "percent": 100,
+                "message": "Wiped /dev/sda (full discard), /dev/sdb (full discard); "
+                "their first and last MiB read back zero",
+            }
+        ]
     ]
 
     # What the portal does next: power off. A later disk boot finds nothing to boot.
