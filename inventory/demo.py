@@ -77,6 +77,9 @@ PLANS = [
         "description": "A real virtual machine in the virtual rack: 1 core, 1 GB, 4 GB disk.",
         "metros": ["sv"],
         "root_device": {"min_size_gb": 2},
+        # What `build_image --register` makes real; the other demo images exist only for the
+        # simulated servers, and would fail on a real machine.
+        "operating_systems": ["debian_12"],
     },
 ]
 
@@ -176,7 +179,13 @@ def seed_catalogue() -> None:
                 "image_checksum": "sha256:" + hashlib.sha256(slug.encode()).hexdigest(),
             },
         )
-        os_.provisionable_on.set(plans)
+        os_.provisionable_on.set(
+            [
+                plan
+                for plan, spec in zip(plans, PLANS, strict=True)
+                if slug in spec.get("operating_systems", [slug])
+            ]
+        )
     custom, _ = OperatingSystem.objects.update_or_create(
         slug="custom_ipxe",
         defaults={"name": "Custom iPXE", "distro": "custom_ipxe", "custom_ipxe": True},

@@ -51,8 +51,10 @@ WORKFLOWS: dict[str, Workflow] = {
         S.ACTIVE,
         S.ACTIVE,
     ),
+    # Waiting for the BMC to say "off" also records it: the machine goes back to the pool
+    # showing the power state it is really in.
     K.DEPROVISION: Workflow(
-        ("set_boot_pxe", "power_cycle", "await_agent", "power_off", "release"),
+        ("set_boot_pxe", "power_cycle", "await_agent", "power_off", "await_power_off", "release"),
         frozenset(set(S.values) - {S.DELETED, S.DEPROVISIONING}),
         S.DEPROVISIONING,
         S.DELETED,

@@ -146,10 +146,11 @@ def test_a_real_vm_deployed_logged_into_power_cycled_reinstalled_rescued_and_wip
     ssh.wait(endpoint, 120)
     print(f"vm01: active after {to_active:.0f} s, SSH after {time.monotonic() - started:.0f} s")
 
+    # (sync: powering off through the BMC is a hard power off, as on hardware.)
     facts = ssh.run(
         endpoint,
         "hostname; cat /root/from-userdata; cat /root/.ssh/authorized_keys; cat /proc/cmdline;"
-        " ip -o addr show; touch /root/before-reinstall",
+        " ip -o addr show; touch /root/before-reinstall; sync",
     )
     assert facts.returncode == 0, facts.stderr
     out = facts.stdout

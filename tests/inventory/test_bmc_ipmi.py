@@ -178,3 +178,36 @@ def test_ipmi_emulator_power_delay(tmp_path, make_driver):
         bmc.close()
     finally:
         process.stop()
+
+
+def test_the_io_thread_never_blocks_on_a_socket_another_thread_made_blocking():
+    """pyghmi's I/O thread reads every socket until it is empty; a sender on another thread may
+    have switched the socket to blocking just before (pyghmi's own sendto does). The read must
+    still come back empty at once, or every IPMI call of the process waits forever."""
+    import socket
+    import threading
+
+    from pyghmi.ipmi.private import session as ipmisession
+
+    from inventory.bmc import pyghmi_io
+
+    pyghmi_io.install()
+
+    class RacedSocket(socket.socket):
+        def setblocking(self, flag):  # the other thread's setblocking(1) wins the race
+            super().setblocking(True)
+
+    with RacedSocket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.sendto(b"packet", sock.getsockname())
+        reads = []
+        reader = threading.Thread(
+            target=lambda: reads.extend(ipmisession._io_recvfrom(sock, 3000) for _ in range(2)),
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout=5)
+        if reader.is_alive():
+            sock.sendto(b"unblock", sock.getsockname())  # let the thread end
+            pytest.fail("the I/O thread's read blocked on an empty socket")
+    assert reads[0][0] == b"packet" and reads[1] is None
