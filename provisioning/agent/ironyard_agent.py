@@ -49,7 +49,7 @@ REPORT_EVERY = 2.0
 HEARTBEAT = 30.0
 TARGET = Path("/target")
 ROOT_LABEL = "ironyard-root"
-ESP_LABEL = "IRONYARD-ESP"
+ESP_LABEL = "IRONYARDEFI"  # FAT labels hold 11 characters
 
 
 class StepFailed(Exception):

@@ -200,3 +200,8 @@ def test_the_agent_imports_the_standard_library_only():
         )
     }
     assert imported and imported <= sys.stdlib_module_names | {"__future__"}, imported
+
+
+def test_the_filesystem_labels_fit_their_filesystems():
+    # mkfs refuses longer ones, and only on the machine: FAT takes 11 characters, ext4 16.
+    assert len(agent.ESP_LABEL) <= 11 and len(agent.ROOT_LABEL) <= 16
