@@ -68,7 +68,7 @@ def test_seed_demo_is_idempotent(db):
     first = counts()
     run("seed_demo")
     assert counts() == first
-    assert first[4:] == [3, 3, 3, 7, 9]
+    assert first[4:] == [3, 3, 4, 7, 9]
     demo = User.objects.get(email="demo@ironyard.local")
     assert demo.check_password("ironyard-demo")
     assert Project.objects.for_user(demo).filter(organization__name="Acme Robotics").count() == 2
