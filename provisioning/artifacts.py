@@ -10,6 +10,7 @@ server can), and the catalogue's records point at the files.
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -300,21 +301,67 @@ def _keep_modules(modules: Path) -> None:
             directory.rmdir()
 
 
+# As Debian's slim images do: no manual pages, translations or documentation but the
+# licences, now or from any package installed later (dpkg keeps these settings). A tenth of
+# the image, written to every machine it goes on.
+IMAGE_DPKG_OPTIONS = (
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-include=/usr/share/locale/locale.alias",
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+)
+
+# cloud-init in the image: host keys of the kinds every current SSH client takes (an RSA key
+# costs seconds of a first boot), no GRUB to tell about its boot disk (Ironyard installs
+# extlinux or systemd-boot).
+IMAGE_CLOUD_CFG = ("ssh_genkeytypes: [ed25519, ecdsa]", "grub_dpkg: {enabled: false}")
+
+# Before sshd starts: its host keys, made anew where missing or empty. cloud-init makes them at
+# first boot, but a hard power-off soon after (through the API, say) can leave them empty on
+# disk, and sshd then refuses to start. Should there be none at all, an ed25519 one (cloud-init
+# not run, say).
+IMAGE_HOST_KEYS_SCRIPT = (
+    "#!/bin/sh",
+    "for key in /etc/ssh/ssh_host_*_key; do",
+    '  [ -s "$key" ] || rm -f "$key" "$key.pub"',
+    "done",
+    "ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 ||",
+    '  ssh-keygen -q -N "" -t ed25519 -f /etc/ssh/ssh_host_ed25519_key',
+)
+
+
+def _write(path: str, lines: tuple[str, ...]) -> str:
+    """A customize hook writing lines to a file of the image."""
+    return f"printf '%s\\n' {' '.join(map(shlex.quote, lines))} > \"$1\"{path}"
+
+
 # Run in the image's root ("$1") once its packages are in.
 IMAGE_HOOKS = (
-    # Every machine makes its own SSH host keys and machine id at first boot (cloud-init does;
-    # sshd too, should cloud-init not run).
+    # Every machine makes its own SSH host keys and machine id at first boot.
     'rm -f "$1"/etc/ssh/ssh_host_*',
+    _write("/usr/local/sbin/ironyard-ssh-host-keys", IMAGE_HOST_KEYS_SCRIPT),
+    'chmod 755 "$1"/usr/local/sbin/ironyard-ssh-host-keys',
     'mkdir -p "$1"/etc/systemd/system/ssh.service.d',
-    "printf '[Service]\\nExecStartPre=/usr/bin/ssh-keygen -A\\n' "
-    '> "$1"/etc/systemd/system/ssh.service.d/host-keys.conf',
+    _write(
+        "/etc/systemd/system/ssh.service.d/host-keys.conf",
+        # First, before Debian's own `sshd -t`, which fails on an empty key.
+        (
+            "[Service]",
+            "ExecStartPre=",
+            "ExecStartPre=/usr/local/sbin/ironyard-ssh-host-keys",
+            "ExecStartPre=/usr/sbin/sshd -t",
+        ),
+    ),
+    _write("/etc/cloud/cloud.cfg.d/80_ironyard_image.cfg", IMAGE_CLOUD_CFG),
     ': > "$1"/etc/machine-id',
-    'rm -rf "$1"/var/lib/apt/lists/* "$1"/usr/share/doc/*',
+    'rm -rf "$1"/var/lib/apt/lists/*',
 )
 
 
 def image_key(name: str) -> str:
-    return _digest(RECIPE, SUITE, name, IMAGES[name]["packages"], IMAGE_HOOKS)
+    return _digest(RECIPE, SUITE, name, IMAGES[name]["packages"], IMAGE_DPKG_OPTIONS, IMAGE_HOOKS)
 
 
 def build_image(name: str, log=print) -> Build:
@@ -335,6 +382,7 @@ def build_image(name: str, log=print) -> Build:
             "--variant=minbase",
             "--quiet",
             f"--include={','.join(IMAGES[name]['packages'])}",
+            *(f"--dpkgopt={option}" for option in IMAGE_DPKG_OPTIONS),
             *(f"--customize-hook={hook}" for hook in IMAGE_HOOKS),
             SUITE,
             str(out / f"{name}.tar.zst"),

@@ -114,7 +114,12 @@ def start_worker(env: dict, queues: str, name: str, concurrency: int = 2) -> sub
 
 
 def stop(*processes: subprocess.Popen) -> None:
-    """SIGTERM each process's session and wait for it."""
+    """SIGTERM each process's session and wait for it; SIGKILL what is still there after 30 s
+    (a worker's warm shutdown waits for its tasks, which a failed run may have left waiting)."""
     for process in processes:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -62,60 +62,66 @@ class Command(BaseCommand):
             email=f"bench-{time.time_ns()}@example.com", password=None, is_staff=True
         )
         project = Project.objects.for_user(user).get()
-        key_dir = Path(tempfile.mkdtemp(prefix="ironyard-bench-vm-"))
-        identity = key_dir / "id_ed25519"
-        public = ssh.new_key(identity, "bench@ironyard")
-        portal_services.create_ssh_key(acting_user=user, project=None, label="bench", key=public)
-        _, token = portal_services.create_api_key(
-            acting_user=user, project=None, read_only=False, description="bench_vm"
-        )
-        port = free_port()
-        config = RackConfig(
-            servers=0,
-            vms=vms,
-            portal_url=f"http://127.0.0.1:{port}",
-            bmc_port=0,
-            ipmi_port=0,
-            power_delay=0,
-            vm_dir=str(key_dir / "vms"),
-        )
-        with VirtualRack(config, dhcp=Dhcp(from_portal_database)) as rack:
-            self.stderr.write(f"VMs under {rack.accelerator.upper()}: {rack.accelerator_reason}")
-            rack_machines(rack, Plan.objects.get(slug=config.vm_plan))
-            env = {
-                **os.environ,
-                "ALLOWED_HOSTS": f"127.0.0.1,{GUEST_PORTAL}",
-                "POWER_POLL_SECONDS": "0.5",
-                "IRONYARD_INSECURE_HTTP": "1",
-                "SECURE_SSL_REDIRECT": "0",
-            }
-            # Threads: a worker streaming an image to a slow VM must not hold up the rest.
-            web = start_gunicorn(port, 2, {**env, "GUNICORN_CMD_ARGS": "--threads 8"})
-            worker = start_worker(env, "celery,site.sv15", "bench-vm")
-            try:
-                time.sleep(3)
-                started = time.monotonic()
-                post_batch(
-                    port,
-                    token,
-                    project,
-                    {
-                        "batches": [
-                            {
-                                "plan": config.vm_plan,
-                                "operating_system": os_.slug,
-                                "metro": metro.code,
-                                "quantity": vms,
-                                "hostnames": [f"bench-{k + 1:02d}" for k in range(vms)],
-                            }
-                        ]
-                    },
+        # The VMs' disks (a few GB) and the key go when the run ends, however it ends.
+        with tempfile.TemporaryDirectory(prefix="ironyard-bench-vm-") as scratch:
+            key_dir = Path(scratch)
+            identity = key_dir / "id_ed25519"
+            public = ssh.new_key(identity, "bench@ironyard")
+            portal_services.create_ssh_key(
+                acting_user=user, project=None, label="bench", key=public
+            )
+            _, token = portal_services.create_api_key(
+                acting_user=user, project=None, read_only=False, description="bench_vm"
+            )
+            port = free_port()
+            config = RackConfig(
+                servers=0,
+                vms=vms,
+                portal_url=f"http://127.0.0.1:{port}",
+                bmc_port=0,
+                ipmi_port=0,
+                power_delay=0,
+                vm_dir=str(key_dir / "vms"),
+            )
+            with VirtualRack(config, dhcp=Dhcp(from_portal_database)) as rack:
+                self.stderr.write(
+                    f"VMs under {rack.accelerator.upper()}: {rack.accelerator_reason}"
                 )
-                results = self._wait(rack, identity, started, timeout)
-                baselines = self._baselines(rack, identity, user, timeout)
-            finally:
-                stop(worker, web)
-        self._print(results, baselines)
+                rack_machines(rack, Plan.objects.get(slug=config.vm_plan))
+                env = {
+                    **os.environ,
+                    "ALLOWED_HOSTS": f"127.0.0.1,{GUEST_PORTAL}",
+                    "POWER_POLL_SECONDS": "0.5",
+                    "IRONYARD_INSECURE_HTTP": "1",
+                    "SECURE_SSL_REDIRECT": "0",
+                }
+                # Threads: a worker streaming an image to a slow VM must not hold up the rest.
+                web = start_gunicorn(port, 2, {**env, "GUNICORN_CMD_ARGS": "--threads 8"})
+                worker = start_worker(env, "celery,site.sv15", "bench-vm")
+                try:
+                    time.sleep(3)
+                    started = time.monotonic()
+                    post_batch(
+                        port,
+                        token,
+                        project,
+                        {
+                            "batches": [
+                                {
+                                    "plan": config.vm_plan,
+                                    "operating_system": os_.slug,
+                                    "metro": metro.code,
+                                    "quantity": vms,
+                                    "hostnames": [f"bench-{k + 1:02d}" for k in range(vms)],
+                                }
+                            ]
+                        },
+                    )
+                    results = self._wait(rack, identity, started, timeout)
+                    baselines = self._baselines(rack, identity, user, timeout)
+                finally:
+                    stop(worker, web)
+            self._print(results, baselines)
 
     def _wait(self, rack: VirtualRack, identity: Path, started: float, timeout: float) -> dict:
         """Per device: seconds from the batch request to active and to an SSH login."""
