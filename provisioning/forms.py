@@ -86,6 +86,13 @@ def clean_tags(text: str) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+class OperatingSystemField(forms.ModelChoiceField):
+    """Operating systems by name ("Debian 12"), as people choose them; the slug is the API's."""
+
+    def label_from_instance(self, obj: OperatingSystem) -> str:
+        return obj.name or obj.slug
+
+
 class DeployForm(BootstrapMixin, forms.Form):
     """Everything a deploy needs; choices follow what was picked so far (metro → plan → OS)."""
 
@@ -93,7 +100,7 @@ class DeployForm(BootstrapMixin, forms.Form):
         queryset=Metro.objects.order_by("code"), widget=forms.RadioSelect, empty_label=None
     )
     plan = forms.ModelChoiceField(queryset=Plan.objects.none(), widget=forms.RadioSelect)
-    operating_system = forms.ModelChoiceField(
+    operating_system = OperatingSystemField(
         queryset=OperatingSystem.objects.none(), label="Operating system"
     )
     quantity = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY, initial=1)
@@ -202,7 +209,7 @@ class DeployForm(BootstrapMixin, forms.Form):
 
 
 class ReinstallForm(BootstrapMixin, forms.Form):
-    operating_system = forms.ModelChoiceField(
+    operating_system = OperatingSystemField(
         queryset=OperatingSystem.objects.none(), label="Operating system"
     )
 

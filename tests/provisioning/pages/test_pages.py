@@ -122,7 +122,7 @@ def test_deploy_page_follows_choices_and_deploys(client, alice, web, site):
         url, {"refresh": "1", "metro": metro.pk, "plan": plan.pk, "quantity": 2}, headers=HX
     ).content.decode()
     assert f'id="plan-{plan.slug}"' in refreshed and 'data-capacity="normal"' in refreshed
-    assert f'value="{os_.pk}" selected' in refreshed  # the only OS, preselected
+    assert f'value="{os_.pk}" selected>{os_.name}<' in refreshed  # the only OS, by name
     assert "c3-small-01\nc3-small-02" in refreshed  # hostnames pre-filled
     assert "$1.00" in refreshed  # 2 × $0.50 per hour
     assert "invalid-feedback" not in refreshed  # a refresh never judges
