@@ -140,17 +140,25 @@ class Server:
         if state == ON:
             self._boot()
         else:
-            self.generation += 1  # whatever ran in-band stops here
-            self.environment = OFF
+            self._power_off()
 
-    def _boot(self) -> None:
-        """Firmware starts: pick the boot device (using up a one-time override), then POST."""
+    def _power_off(self) -> None:
+        self.generation += 1  # whatever ran in-band stops here
+        self.environment = OFF
+
+    def _pick_boot_device(self) -> str:
+        """Firmware starts: the boot device, using up a one-time override."""
         self.generation += 1
         self.boots += 1
         device = self.boot_target or "disk"
         if self.boot_target and not self.boot_persistent:
             self.boot_target = None
         self._event("boot", {"device": device, "boot": self.boots})
+        return device
+
+    def _boot(self) -> None:
+        """Firmware starts: pick the boot device, then POST."""
+        device = self._pick_boot_device()
         if self.rack.fault_active(self, "dead"):
             self.environment = "dead"
             self._event("environment", {"environment": "dead"})

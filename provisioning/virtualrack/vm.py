@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from provisioning.virtualrack.server import OFF, ON, Server
+from provisioning.virtualrack.server import OFF, Server
 
 if TYPE_CHECKING:
     from provisioning.virtualrack.config import ServerSpec
@@ -108,24 +108,13 @@ class VmServer(Server):
 
     # -- power: what the BMCs call lands here ---------------------------------------------------
 
-    def _apply_power(self, state: str, reason: str) -> None:
-        self.power = state
-        self._event("power", {"action": reason, "state": state})
-        if state == ON:
-            self._boot()
-        else:
-            self.generation += 1
-            self.environment = OFF
-            self._stop_process()
+    def _power_off(self) -> None:
+        super()._power_off()
+        self._stop_process()
 
     def _boot(self) -> None:
         """Firmware starts: QEMU (re)starts, from the network if the override says so."""
-        self.generation += 1
-        self.boots += 1
-        device = self.boot_target or "disk"
-        if self.boot_target and not self.boot_persistent:
-            self.boot_target = None
-        self._event("boot", {"device": device, "boot": self.boots})
+        device = self._pick_boot_device()
         self._stop_process()
         self.environment = "firmware"
         self.address = self.rack.lease(self)
