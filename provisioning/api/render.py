@@ -25,7 +25,7 @@ from inventory.api.serializers import (
     OperatingSystemSerializer,
     PlanSerializer,
 )
-from inventory.models import Facility, Metro, OperatingSystem, Plan
+from inventory.models import Facility, IPReservation, Metro, OperatingSystem, Plan
 from portal import crypto
 from portal.api.metal import expanded, optimize
 from portal.api.serializers import ProjectSerializer, SSHKeySerializer
@@ -76,14 +76,9 @@ _ADDRESS_COLUMNS = (
     "public",
     "management",
     "created_at",
-    "parent_uuid",
-    "reservation__network",
-    "reservation__block__kind",
+    "reservation_id",
 )
-_ADDRESS_TEXTS = {
-    "uuid_text": Cast("uuid", _TEXT),
-    "parent_uuid": Cast("reservation__uuid", _TEXT),
-}
+_UUID_TEXT = {"uuid_text": Cast("uuid", _TEXT)}
 # (field, model, serializer, expanded unless excluded?)
 _CATALOGUE = (
     ("plan", Plan, PlanSerializer, True),
@@ -183,17 +178,30 @@ class DeviceList:
         return found
 
     def _addresses(self, keys: list[int]) -> dict[int, list]:
-        """{device pk: its addresses' dicts} (the order the assignments were made in)."""
+        """{device pk: its addresses' dicts} (the order the assignments were made in).
+
+        The reservations are read by their own keys rather than joined: joined, PostgreSQL
+        hashes every reservation in the table (30,000 for 10,000 devices) to find the page's
+        300, where 300 lookups in the primary key cost a fraction of that."""
         found = defaultdict(list)
-        rows = (
+        rows = list(
             IPAssignment.objects.filter(device_id__in=keys)
             .order_by("pk")
-            .annotate(**_ADDRESS_TEXTS)
+            .annotate(**_UUID_TEXT)
             .values_list(*_ADDRESS_COLUMNS)
         )
-        for device, uuid, network, public, management, created, parent, parent_net, kind in rows:
+        parents = {
+            pk: (uuid, _subnet(network), kind)
+            for pk, uuid, network, kind in IPReservation.objects.filter(
+                pk__in={row[-1] for row in rows}
+            )
+            .order_by()
+            .annotate(**_UUID_TEXT)
+            .values_list("pk", "uuid_text", "network", "block__kind")
+        }
+        for device, uuid, network, public, management, created, parent in rows:
             address, family, cidr, netmask, network_address, gateway = _subnet(network)
-            parent_network = _subnet(parent_net)
+            parent_uuid, parent_network, kind = parents[parent]
             found[device].append(
                 {
                     "id": uuid,
@@ -215,7 +223,7 @@ class DeviceList:
                         "network": parent_network[4],
                         "netmask": parent_network[3],
                         "cidr": parent_network[2],
-                        "href": href("ips", parent),
+                        "href": href("ips", parent_uuid),
                     },
                     "created_at": created,
                 }
