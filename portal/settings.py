@@ -113,11 +113,12 @@ TEMPLATES = [
     },
 ]
 
-# Database: DATABASE_URL, else a SQLite file in WAL mode (the embedded demo).
+# Database: DATABASE_URL, else (unset or empty) a SQLite file in WAL mode (the embedded demo).
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'ironyard.sqlite3'}", conn_max_age=60
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'ironyard.sqlite3'}",
+        conn_max_age=60,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
