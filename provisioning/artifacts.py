@@ -14,8 +14,10 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -394,6 +396,49 @@ def build_image(name: str, log=print) -> Build:
         _checksums(out, [f"{name}.tar.zst"])
         _publish(out, folder)
     return _finished(folder)
+
+
+# The folders under ARTIFACTS_DIR that hold finished builds, one folder a build.
+BUILD_KINDS = ("installer", "images")
+# A scratch folder this old belongs to a build that was killed, not to one still running.
+STALE_SCRATCH_SECONDS = 24 * 3600
+
+
+def current_builds() -> list[Path]:
+    """The folders the installer and each image would be built into today."""
+    root = artifacts_dir()
+    return [
+        root / "installer" / installer_key(),
+        *(root / "images" / f"{name}-{image_key(name)}" for name in IMAGES),
+    ]
+
+
+def build_folder(url: str) -> Path | None:
+    """The build folder a URL or path under the portal's /boot/files/ names, if it names one."""
+    parts = urlsplit(url).path.split("/")
+    if len(parts) < 6 or parts[:3] != ["", "boot", "files"] or parts[3] not in BUILD_KINDS:
+        return None
+    return artifacts_dir() / parts[3] / parts[4]
+
+
+def prunable(keep: set[Path]) -> list[Path]:
+    """Every build folder but those in `keep`, and the scratch folders of builds that were
+    killed."""
+    root = artifacts_dir()
+    stale = time.time() - STALE_SCRATCH_SECONDS
+    builds = [
+        folder
+        for kind in BUILD_KINDS
+        if (root / kind).is_dir()
+        for folder in sorted((root / kind).iterdir())
+        if folder.is_dir() and folder not in keep
+    ]
+    scratch = [
+        folder
+        for folder in sorted(root.glob(".build-*"))
+        if folder.is_dir() and folder.stat().st_mtime < stale
+    ]
+    return builds + scratch
 
 
 def serve_path(relative: str) -> Path | None:

@@ -1,13 +1,21 @@
 """The builds' cache and how the portal serves it: keys follow every input, a build in
-progress or anything outside ARTIFACTS_DIR is never served, the catalogue registers a build."""
+progress or anything outside ARTIFACTS_DIR is never served, the catalogue registers a build,
+and pruning removes only the builds nothing boots from."""
 
 import hashlib
+import io
+import os
+import time
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from inventory.models import OperatingSystem
-from provisioning import artifacts, catalogue
+from provisioning import artifacts, catalogue, services
+from provisioning.models import Operation
 from tests.inventory import factories as inv
+from tests.provisioning.factories import make_site, request_for
 
 
 @pytest.fixture
@@ -91,3 +99,57 @@ def test_registering_a_build_points_the_catalogue_at_it(db, builds, tmp_path):
     again = catalogue.register_built_image("debian-12", image, builds)
     assert again.pk == os_.pk and again.name == "Debian 12 (ours)"
     assert list(again.provisionable_on.all()) == []
+
+
+def _build(tmp_path, kind: str, name: str) -> artifacts.Build:
+    folder = tmp_path / "artifacts" / kind / name
+    folder.mkdir(parents=True)
+    (folder / "file").write_bytes(b"x" * 1024)
+    artifacts._checksums(folder, ["file"])
+    return artifacts._finished(folder)
+
+
+def _prune(*args) -> str:
+    out = io.StringIO()
+    call_command("prune_artifacts", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_pruning_removes_only_the_builds_nothing_boots_from(db, builds, settings, tmp_path):
+    root = tmp_path / "artifacts"
+    image = _build(tmp_path, "images", "debian-12-4567")
+    catalogue.register_built_image("debian-12", image, builds)  # installer/0123abcd in use
+    today = _build(tmp_path, "installer", artifacts.installer_key())
+    rescue = _build(tmp_path, "installer", "rescue01")
+    settings.RESCUE_KERNEL_URL = "http://10.0.0.1/boot/files/installer/rescue01/vmlinuz"
+    old_installer = _build(tmp_path, "installer", "old00001")
+    old_image = _build(tmp_path, "images", "debian-12-old1")
+    killed = root / ".build-killed"
+    killed.mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(killed, (two_days_ago, two_days_ago))
+    running = root / ".build-xyz"  # the fixture's build in progress
+
+    listed = _prune("--dry-run")
+    assert f"would remove {old_installer.folder} (0.0 MiB)" in listed
+    assert "would remove 3 folder(s)" in listed
+    assert old_installer.folder.exists() and old_image.folder.exists() and killed.exists()
+
+    removed = _prune()
+    assert "removed 3 folder(s)" in removed
+    assert not old_installer.folder.exists()
+    assert not old_image.folder.exists()
+    assert not killed.exists()
+    for kept in (builds.folder, image.folder, today.folder, rescue.folder, running):
+        assert kept.exists(), kept
+    assert _prune().endswith("removed 0 folder(s), 0.0 MiB\n")
+
+
+def test_pruning_waits_for_installs_in_flight(web, alice, builds, tmp_path):
+    old = _build(tmp_path, "installer", "old00001")
+    services.create_devices(project=web, acting_user=alice, request=request_for(*make_site(1)))
+    assert Operation.objects.filter(state="running", kind="provision").exists()
+    with pytest.raises(CommandError, match="1 install, rescue or wipe operation"):
+        _prune()
+    assert old.folder.exists()
+    assert "would remove" in _prune("--dry-run")
