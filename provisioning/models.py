@@ -142,6 +142,17 @@ class Device(UUIDModel):
         return duration_words(self.time_to_active) if self.time_to_active is not None else ""
 
     @property
+    def fills_progress_bar(self) -> bool:
+        """The device is being installed or deleted: the states whose operations fill the
+        progress bar (a power action only names its step)."""
+        return self.state in {
+            self.State.QUEUED,
+            self.State.PROVISIONING,
+            self.State.REINSTALLING,
+            self.State.DEPROVISIONING,
+        }
+
+    @property
     def is_settled(self) -> bool:
         """No operation is moving this device (pages stop polling)."""
         return self.state in {

@@ -15,6 +15,9 @@ class Workflow:
     running: str  # device state while it runs
     succeeded: str  # device state when it succeeds
     failed: str  # device state when it fails
+    # Whether its steps fill the device's progress bar (provisioning_percentage): installs and
+    # deletions do; a power action or a rescue names its step and leaves the bar as it was.
+    fills_bar: bool = False
 
 
 # One network boot, then the installer reboots the machine itself (see boot.agent.
@@ -25,9 +28,16 @@ class Workflow:
 INSTALL = ("set_boot_pxe", "power_cycle", "await_agent", "await_phone_home")
 
 WORKFLOWS: dict[str, Workflow] = {
-    K.PROVISION: Workflow(INSTALL, frozenset({S.QUEUED}), S.PROVISIONING, S.ACTIVE, S.FAILED),
+    K.PROVISION: Workflow(
+        INSTALL, frozenset({S.QUEUED}), S.PROVISIONING, S.ACTIVE, S.FAILED, fills_bar=True
+    ),
     K.REINSTALL: Workflow(
-        INSTALL, frozenset({S.ACTIVE, S.INACTIVE}), S.REINSTALLING, S.ACTIVE, S.FAILED
+        INSTALL,
+        frozenset({S.ACTIVE, S.INACTIVE}),
+        S.REINSTALLING,
+        S.ACTIVE,
+        S.FAILED,
+        fills_bar=True,
     ),
     K.POWER_ON: Workflow(
         ("power_on", "await_power_on"),
@@ -59,6 +69,7 @@ WORKFLOWS: dict[str, Workflow] = {
         S.DEPROVISIONING,
         S.DELETED,
         S.DELETED,
+        fills_bar=True,
     ),
 }
 

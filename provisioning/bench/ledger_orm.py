@@ -105,16 +105,27 @@ def create_steps(operations: list[Operation]) -> None:
     )
 
 
-def show_progress(device: Device, current_step: str, percentage: int, *, begins: bool) -> None:
-    """Put a step on the device's progress bar; `begins` also moves it out of `queued` into
-    `provisioning`, and its machine from `allocated` to `deploying`."""
-    changes = {"current_step": current_step, "provisioning_percentage": percentage}
+def show_progress(
+    device: Device, current_step: str, percentage: int | None, *, begins: bool
+) -> None:
+    """Put a step on the device: its name, and with a percentage its place on the progress
+    bar, never backwards within an operation; a first step (0 %) starts the bar afresh.
+    `begins` also moves the device out of `queued` into `provisioning`, and its machine from
+    `allocated` to `deploying`."""
+    changes = {"current_step": current_step}
+    devices = Device.objects.filter(pk=device.pk)
     if begins:
         changes["state"] = Case(
             When(state=Device.State.QUEUED, then=Value(Device.State.PROVISIONING)),
             default=F("state"),
         )
-    Device.objects.filter(pk=device.pk).update(**changes)
+    if percentage is not None:
+        changes["provisioning_percentage"] = percentage
+        if percentage:
+            devices = devices.filter(
+                Q(provisioning_percentage__isnull=True) | Q(provisioning_percentage__lte=percentage)
+            )
+    devices.update(**changes)
     if begins:
         Machine.objects.filter(pk=device.machine_id, state=Machine.State.ALLOCATED).update(
             state=Machine.State.DEPLOYING

@@ -240,15 +240,26 @@ def create_steps(operations: list[Operation]) -> None:
         )
 
 
-def show_progress(device: Device, current_step: str, percentage: int, *, begins: bool) -> None:
-    """Put a step on the device's progress bar; `begins` also moves it out of `queued` into
-    `provisioning`, and its machine from `allocated` to `deploying`."""
-    state = "state = CASE WHEN state = %s THEN %s ELSE state END, " if begins else ""
-    params = [Device.State.QUEUED, Device.State.PROVISIONING] if begins else []
-    execute(
-        f"UPDATE {DEVICE} SET {state}current_step = %s, provisioning_percentage = %s WHERE id = %s",
-        [*params, current_step, percentage, device.pk],
-    )
+def show_progress(
+    device: Device, current_step: str, percentage: int | None, *, begins: bool
+) -> None:
+    """Put a step on the device: its name, and with a percentage its place on the progress
+    bar, never backwards within an operation (the installer's own report can overtake the
+    claim of the step that waits for it); a first step (0 %) starts the bar afresh. `begins`
+    also moves the device out of `queued` into `provisioning`, and its machine from
+    `allocated` to `deploying`."""
+    sets, params = ["current_step = %s"], [current_step]
+    where, where_params = "id = %s", [device.pk]
+    if begins:
+        sets.insert(0, "state = CASE WHEN state = %s THEN %s ELSE state END")
+        params[:0] = [Device.State.QUEUED, Device.State.PROVISIONING]
+    if percentage is not None:
+        sets.append("provisioning_percentage = %s")
+        params.append(percentage)
+        if percentage:
+            where += " AND (provisioning_percentage IS NULL OR provisioning_percentage <= %s)"
+            where_params.append(percentage)
+    execute(f"UPDATE {DEVICE} SET {', '.join(sets)} WHERE {where}", [*params, *where_params])
     if begins:
         execute(
             f"UPDATE {MACHINE} SET state = %s WHERE id = %s AND state = %s",

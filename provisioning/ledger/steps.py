@@ -121,10 +121,11 @@ def fail_step(
 
 
 def show_step(operation: Operation, index: int, *, begins: bool = False) -> None:
-    """Put the operation's step at `index` on the device's progress bar."""
+    """Put the operation's step at `index` on the device: its name, and its place on the
+    progress bar if the operation fills one."""
     workflow = WORKFLOWS[operation.kind]
     name = workflow.steps[index]
-    percentage = int(100 * index / len(workflow.steps))
+    percentage = int(100 * index / len(workflow.steps)) if workflow.fills_bar else None
     sql.show_progress(operation.device, STEP_LABELS.get(name, name), percentage, begins=begins)
 
 

@@ -400,3 +400,39 @@ def test_the_installers_end_is_not_undone_by_a_late_reconciler(deployed):
         ("await_agent", "done"),
     ]
     assert not device.project.events.filter(type="provisioning.installer_restarted").exists()
+
+
+def test_power_actions_name_their_step_and_leave_the_progress_bar(
+    deployed, alice, django_capture_on_commit_callbacks
+):
+    device, _ = deployed
+    operation = device.operations.get()
+    runner.run(operation.pk)
+    assert ledger.advance_waiting(operation, "await_agent")
+    assert ledger.advance_waiting(operation, "await_phone_home")
+    device.refresh_from_db()
+    assert (device.state, device.provisioning_percentage) == ("active", 100)
+    with django_capture_on_commit_callbacks():
+        power_off = services.perform_action(device=device, acting_user=alice, action="power_off")
+    runner.run(power_off.pk)
+    device.refresh_from_db()
+    # Its steps were on the device while they ran; the bar stayed the provisioned one's.
+    assert (device.state, device.current_step, device.provisioning_percentage) == (
+        "inactive",
+        "",
+        100,
+    )
+    assert not device.fills_progress_bar
+    assert steps(power_off) == [("power_off", "done"), ("await_power_off", "done")]
+    ledger.steps.show_step(power_off, 1)
+    device.refresh_from_db()
+    assert (device.current_step, device.provisioning_percentage) == ("Waiting for power off", 100)
+
+
+def test_the_bar_fills_in_the_states_whose_operations_fill_it():
+    from provisioning.workflows import WORKFLOWS
+
+    for kind, workflow in WORKFLOWS.items():
+        shown = Device(state=workflow.running).fills_progress_bar
+        assert shown == workflow.fills_bar, kind
+    assert Device(state="queued").fills_progress_bar

@@ -196,6 +196,30 @@ def test_the_bar_only_moves_forward_from_one_installer_step_to_the_next(agent, p
     assert bars[-1] < 100  # done is the workflow's to say
 
 
+def test_the_claim_of_a_step_the_installer_has_overtaken_leaves_the_bar(agent, provisioning):
+    """The installer can report before the runner's claim of the step that waits for it is
+    shown: that late claim leaves the bar and the step as the installer put them."""
+    device, operation = provisioning
+    token = booted(operation)
+    message = "Writing the image: 70 of 140 MiB"
+    report = {"step": "write_image", "percent": 50, "message": message}
+    assert agent(token).post("progress", report).status_code == 204
+    device.refresh_from_db()
+    ahead = device.provisioning_percentage
+    steps = list(operation.steps.order_by("index").values_list("name", flat=True))
+    ledger.steps.show_step(operation, steps.index("await_agent"))
+    device.refresh_from_db()
+    assert (device.provisioning_percentage, device.current_step) == (ahead, message)
+    ledger.steps.show_step(operation, steps.index("await_phone_home"))
+    device.refresh_from_db()
+    assert device.provisioning_percentage > ahead
+    assert device.current_step == "Booting the operating system"
+    # A new operation's first step starts the bar afresh.
+    ledger.steps.show_step(operation, 0)
+    device.refresh_from_db()
+    assert (device.provisioning_percentage, device.current_step) == (0, "Setting network boot")
+
+
 @pytest.mark.parametrize(
     "body",
     [

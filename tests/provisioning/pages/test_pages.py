@@ -65,6 +65,16 @@ def test_badge_polls_until_settled_then_286(client, alice, server):
     assert settled.status_code == 286 and b"hx-trigger" not in settled.content
 
 
+def test_a_power_action_shows_its_step_without_a_progress_bar(client, alice, server):
+    client.force_login(alice)
+    Device.objects.filter(pk=server.pk).update(
+        state="powering_off", provisioning_percentage=100, current_step="Powering off"
+    )
+    page = client.get(reverse("provisioning:device", args=[server.uuid])).content.decode()
+    assert "Current step: Powering off" in page and 'hx-trigger="every 2s"' in page
+    assert 'role="progressbar"' not in page
+
+
 def test_detail_status_fragment_shows_progress_then_stops(client, alice, server):
     client.force_login(alice)
     Device.objects.filter(pk=server.pk).update(
