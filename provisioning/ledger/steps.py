@@ -205,13 +205,14 @@ def record_progress(
     operation: Operation, reports: list[tuple[str, int, str]], *, move_bar: bool = True
 ) -> None:
     """Installer progress reports (step, percent, message), in the order they happened: the
-    last one moves the device's progress bar (unless the installer's end takes it over); each
+    last one moves the device's progress bar (if the operation fills one, and unless the
+    installer's end takes it over); each
     that ends a step (100 %) is also its timeline entry, with what the step did (the disks it
     wiped and how, the image's speed, …), so the timeline reads one line per installer phase
     however often an agent reports."""
     device = operation.device
-    if move_bar and reports:
-        workflow = WORKFLOWS[operation.kind]
+    workflow = WORKFLOWS[operation.kind]
+    if move_bar and reports and workflow.fills_bar:
         base = 100 * workflow.steps.index("await_agent") // len(workflow.steps)
         span = 100 // len(workflow.steps)
         step, percent, message = reports[-1]

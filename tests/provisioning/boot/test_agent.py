@@ -148,6 +148,12 @@ def test_deprovision_and_rescue_instructions(
         "operation": {"id": str(deprovision.uuid), "type": "deprovision"},
         "steps": [{"name": "wipe_disks"}],
     }
+    # A rescue is not an install: what its system reports leaves the device's bar as it was.
+    Device.objects.filter(pk=rescued.pk).update(provisioning_percentage=100, current_step="")
+    report = {"step": "rescue", "percent": 50, "message": "Rescue system up"}
+    assert agent(booted(rescue)).post("progress", report).status_code == 204
+    rescued.refresh_from_db()
+    assert (rescued.provisioning_percentage, rescued.current_step) == (100, "")
 
 
 def test_progress_moves_the_bar_and_each_step_lands_once_on_the_timeline(agent, provisioning):
