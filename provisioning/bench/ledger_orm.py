@@ -262,9 +262,9 @@ def device_for_metadata(pk: int) -> Device | None:
     )
 
 
-def nics(machine: Machine) -> list[MachineNic]:
-    """The machine's NICs, by name."""
-    return list(MachineNic.objects.filter(machine_id=machine.pk).order_by("name"))
+def nics(machine_id: int) -> list[MachineNic]:
+    """A machine's NICs, by name."""
+    return list(MachineNic.objects.filter(machine_id=machine_id).order_by("name"))
 
 
 def assignments(device: Device) -> list[IPAssignment]:

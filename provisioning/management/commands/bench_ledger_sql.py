@@ -48,6 +48,9 @@ class Command(BaseCommand):
             cases = self._cases(self._world())
             self.stdout.write(f"{'statement':<34} {'hand-written':>14} {'ORM':>14} {'ratio':>7}")
             for label, written, orm in cases:
+                # Twins answer alike, or the ratio compares two different statements.
+                if (ours := written()) != (theirs := orm()):
+                    raise CommandError(f"{label}: hand-written {ours!r}, ORM {theirs!r}")
                 raw_cpu, raw_wall = self._measure(written, calls)
                 orm_cpu, orm_wall = self._measure(orm, calls)
                 self.stdout.write(
@@ -165,7 +168,7 @@ class Command(BaseCommand):
             both("live_device_id_at (provisioning)", world["address"]),
             both("live_device_at (device address)", world["public"]),
             both("device_for_metadata", device.pk),
-            both("nics", machine),
+            both("nics", machine.pk),
             both("assignments", device),
             both("ssh_public_keys", device),
         ]
