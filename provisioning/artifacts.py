@@ -414,11 +414,13 @@ def current_builds() -> list[Path]:
 
 
 def build_folder(url: str) -> Path | None:
-    """The build folder a URL or path under the portal's /boot/files/ names, if it names one."""
+    """The build folder a file's URL names, if it names one: `…/<kind>/<folder>/<file>`, as
+    the portal serves them under /boot/files/ and another HTTP server serving ARTIFACTS_DIR
+    would under a prefix of its own."""
     parts = urlsplit(url).path.split("/")
-    if len(parts) < 6 or parts[:3] != ["", "boot", "files"] or parts[3] not in BUILD_KINDS:
+    if len(parts) < 4 or parts[-3] not in BUILD_KINDS:
         return None
-    return artifacts_dir() / parts[3] / parts[4]
+    return artifacts_dir() / parts[-3] / parts[-2]
 
 
 def prunable(keep: set[Path]) -> list[Path]:

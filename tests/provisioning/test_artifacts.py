@@ -122,6 +122,11 @@ def test_pruning_removes_only_the_builds_nothing_boots_from(db, builds, settings
     today = _build(tmp_path, "installer", artifacts.installer_key())
     rescue = _build(tmp_path, "installer", "rescue01")
     settings.RESCUE_KERNEL_URL = "http://10.0.0.1/boot/files/installer/rescue01/vmlinuz"
+    # Served by another HTTP server, under a prefix of its own.
+    elsewhere = _build(tmp_path, "images", "debian-12-0042")
+    OperatingSystem.objects.filter(pk=inv.make_os("debian_11").pk).update(
+        image_url="https://files.example/ironyard/images/debian-12-0042/debian-12.tar.zst"
+    )
     old_installer = _build(tmp_path, "installer", "old00001")
     old_image = _build(tmp_path, "images", "debian-12-old1")
     killed = root / ".build-killed"
@@ -140,8 +145,9 @@ def test_pruning_removes_only_the_builds_nothing_boots_from(db, builds, settings
     assert not old_installer.folder.exists()
     assert not old_image.folder.exists()
     assert not killed.exists()
-    for kept in (builds.folder, image.folder, today.folder, rescue.folder, running):
+    for kept in (builds.folder, image.folder, today.folder, rescue.folder, elsewhere.folder):
         assert kept.exists(), kept
+    assert running.exists()
     assert _prune().endswith("removed 0 folder(s), 0.0 MiB\n")
 
 
