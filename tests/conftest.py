@@ -5,8 +5,12 @@ carol   collaborator on web       lena   limited collaborator on web
 bill    billing                   charlie outsider (only his own personal organization)
 """
 
+import time
+import warnings
+
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test.utils import override_settings
 
 from tests import factories
@@ -26,6 +30,33 @@ def _plain_http():
         SECURE_HSTS_SECONDS=0,
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before the test database is dropped, a wait for other sessions to
+    leave it (a stopped worker's pool children may still be closing theirs). One that stays is
+    named, where Django could only say the database "is being accessed by other users"."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        deadline = time.monotonic() + 10
+        while others := _other_sessions():
+            if time.monotonic() > deadline:
+                warnings.warn(f"sessions left on the test database: {others}", stacklevel=1)
+                return
+            time.sleep(0.1)
+
+
+def _other_sessions() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, backend_start, state, left(query, 200) "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchall()
 
 
 @pytest.fixture(scope="session", autouse=True)
