@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.e2e.conftest import e2e  # noqa: F401  (the fixture, reused)
 
@@ -107,6 +108,10 @@ def browser_page(e2e, monkeypatch, request):  # noqa: F811
             csp.settle(page)
         context.close()
         browser.close()
+        # With Playwright's event loop in this thread, the test's ORM calls got connections of
+        # their own, which pytest-django does not know of: closed here, or they would hold the
+        # test database open past its teardown.
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     if report is not None and report.passed:
         # Whatever else it checked, no browser test may pass with a page the policy broke.
