@@ -79,10 +79,13 @@ def filter_devices(request, devices: QuerySet) -> QuerySet:
 class DeviceListMixin:
     def render_devices(self, devices: QuerySet) -> HttpResponse:
         """A page of devices, rendered without DRF's per-field machinery (see render.py)."""
-        devices = filter_devices(self.request, devices)
-        keys, meta = page_keys(self.request, devices, DEVICES_PER_PAGE)
+        keys, meta = self.page_of(devices)
         body = {"devices": DeviceList(self.metal_context()).page(keys), "meta": meta}
         return HttpResponse(render.encode(body), content_type="application/json")
+
+    def page_of(self, devices: QuerySet) -> tuple[list[int], dict]:
+        """The keys and `meta` of the page the request asks for, its filters applied."""
+        return page_keys(self.request, filter_devices(self.request, devices), DEVICES_PER_PAGE)
 
 
 class ProjectDevicesView(DeviceListMixin, MetalView):

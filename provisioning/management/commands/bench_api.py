@@ -1,8 +1,9 @@
 """`manage.py bench_api [--devices 10000]`: requests/s of the Metal device list
 (`GET /projects/{id}/devices?per_page=100`, rendered on every request) against a bare Django
-view returning the identical bytes, served by the same gunicorn (2 sync workers) in the same
-run, in alternating 2-second rounds so that a machine whose speed drifts slows both alike; the
-app's CPU-ms per request and its queries at per_page=10 and 100; then the same list polled
+view returning the identical bytes and against the list's own view stopped short of rendering
+(token, rate limits, project, count and keys: the floor under any rendering), served by the
+same gunicorn (2 sync workers) in the same run, in alternating 2-second rounds so that a
+machine whose speed drifts slows all three alike; the app's CPU-ms per request and its queries at per_page=10 and 100; then the same list polled
 while `--provisioning` devices (200) of the same project provision on a virtual rack with a
 Celery worker (latency p50/p99, requests/s), since that is when clients poll.
 
@@ -172,8 +173,15 @@ class Command(BaseCommand):
             served = _get(port, api, headers)
             if served != _get(port, "/bench/baseline", {}) or served != body:
                 raise CommandError("the API's bytes are not the baseline's")
-            baseline, rendered = self._measure_against(
-                web, port, ("/bench/baseline", {}), (api, headers), seconds, clients
+            floor = f"/bench/floor/projects/{project.uuid}/devices?per_page=100"
+            if _get(port, floor, headers) != body:
+                raise CommandError("the floor view's bytes are not the API's")
+            baseline, floored, rendered = self._alternating(
+                web,
+                port,
+                [("/bench/baseline", {}), (floor, headers), (api, headers)],
+                seconds,
+                clients,
             )
             queries = {n: self._queries(port, project, headers, n, counts) for n in (10, 100)}
             polled = (
@@ -185,7 +193,7 @@ class Command(BaseCommand):
         finally:
             stop(web)
         rps = {name: ok / spent for name, (ok, _, _, spent) in (
-            ("baseline", baseline), ("rendered", rendered)
+            ("baseline", baseline), ("floor", floored), ("rendered", rendered)
         )}  # fmt: skip
 
         def cpu_ms(run):
@@ -199,6 +207,9 @@ class Command(BaseCommand):
             f"{seconds:.0f} s each, in alternating rounds of {ROUND_SECONDS} s\n"
             f"baseline requests/s        {rps['baseline']:.1f}  ({baseline[1]} failed), "
             f"{cpu_ms(baseline):.1f} CPU-ms each\n"
+            f"API without its rendering  {rps['floor']:.1f} requests/s ({floored[1]} failed), "
+            f"{cpu_ms(floored):.1f} CPU-ms each, ratio {rps['floor'] / rps['baseline']:.2f} "
+            f"(token, rate limits, project, count and keys: what no rendering can go below)\n"
             f"API, rendered each time    {rps['rendered']:.1f} requests/s ({rendered[1]} failed), "
             f"{cpu_ms(rendered):.1f} CPU-ms each, ratio {rps['rendered'] / rps['baseline']:.2f} "
             f"(target >= 0.1)\n"
@@ -262,15 +273,16 @@ class Command(BaseCommand):
             f"p50 {percentile(0.5):.0f} ms, p99 {percentile(0.99):.0f} ms\n"
         )
 
-    def _measure_against(self, web, port, baseline, measured, seconds, clients):
-        """Both paths' _measure in alternating rounds of ROUND_SECONDS, summed: a machine
-        whose speed drifts during the run (CPU frequency, neighbours) slows both alike."""
-        totals = {"baseline": [0, 0, 0.0, 0.0], "measured": [0, 0, 0.0, 0.0]}
+    def _alternating(self, web, port, paths, seconds, clients) -> list[tuple]:
+        """_measure of each (path, headers) in `paths`, in alternating rounds of
+        ROUND_SECONDS, summed: a machine whose speed drifts during the run (CPU frequency,
+        neighbours) slows them all alike."""
+        totals = [[0, 0, 0.0, 0.0] for _ in paths]
         for _ in range(max(1, round(seconds / ROUND_SECONDS))):
-            for name, (path, headers) in (("baseline", baseline), ("measured", measured)):
+            for total, (path, headers) in zip(totals, paths, strict=True):
                 run = self._measure(web, port, path, headers, ROUND_SECONDS, clients, warm_up=0.5)
-                totals[name] = [a + b for a, b in zip(totals[name], run, strict=True)]
-        return tuple(tuple(totals[name]) for name in ("baseline", "measured"))
+                total[:] = [a + b for a, b in zip(total, run, strict=True)]
+        return [tuple(total) for total in totals]
 
     def _measure(
         self, web, port, path, headers, seconds, clients, warm_up=2.0
