@@ -3,9 +3,10 @@
 view returning the identical bytes and against the list's own view stopped short of rendering
 (token, rate limits, project, count and keys: the floor under any rendering), served by the
 same gunicorn (2 sync workers) in the same run, in alternating 2-second rounds so that a
-machine whose speed drifts slows all three alike; the app's CPU-ms per request and its queries at per_page=10 and 100; then the same list polled
-while `--provisioning` devices (200) of the same project provision on a virtual rack with a
-Celery worker (latency p50/p99, requests/s), since that is when clients poll.
+machine whose speed drifts slows all three alike; the app's CPU-ms per request and its queries
+at per_page=10 and 100; then the same list polled while `--provisioning` devices (200) of the
+same project provision on a virtual rack with a Celery worker (latency p50/p99, requests/s),
+since that is when clients poll.
 
 A benchmark, not a test: run it on a scratch PostgreSQL database (`make bench-api` creates
 one); it refuses a database that already has devices. The devices, their machines and their
