@@ -1,6 +1,7 @@
 """Processes the benchmarks start and measure: a free port, gunicorn serving the portal, a
 Celery worker, and the CPU time of a process tree."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -114,12 +115,14 @@ def start_worker(env: dict, queues: str, name: str, concurrency: int = 2) -> sub
 
 
 def stop(*processes: subprocess.Popen) -> None:
-    """SIGTERM each process's session and wait for it; SIGKILL what is still there after 30 s
-    (a worker's warm shutdown waits for its tasks, which a failed run may have left waiting)."""
+    """SIGTERM each process and wait for it: gunicorn's master and Celery's main process stop
+    their own children (sent to the whole session, Celery's main process would report each
+    child's SIGTERM as an error). SIGKILL whatever of its session is left after 30 s (a
+    worker's warm shutdown waits for its tasks, which a failed run may have left waiting)."""
     for process in processes:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
