@@ -264,7 +264,7 @@ class IPView(MetalView):
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, id):
-        return self.render(s.IPReservationSerializer, self.get_visible(IPReservation, id))
+        return self.render_visible(s.IPReservationSerializer, IPReservation, id)
 
     def patch(self, request, id):
         reservation = self.get_visible(IPReservation, id)

@@ -458,6 +458,15 @@ class MetalView(APIView):
             instance = queryset.get()
         return Response(serializer_class(instance, context=context).data, status=status)
 
+    def render_visible(self, serializer_class, model: type[Model], uuid) -> Response:
+        """GET of one object: found among the visible ones and loaded for rendering by the
+        same query (`render` would load it a second time)."""
+        context = self.metal_context()
+        queryset = optimize(self.visible(model), serializer_class, context)
+        return Response(
+            serializer_class(get_object_or_404(queryset, uuid=uuid), context=context).data
+        )
+
     def render_list(
         self,
         serializer_class,

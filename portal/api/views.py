@@ -478,7 +478,7 @@ class InvitationView(MetalView):
     project_token_denied = ALL_METHODS
 
     def get(self, request, id):
-        return self.render(s.InvitationSerializer, self.get_visible(Invitation, id))
+        return self.render_visible(s.InvitationSerializer, Invitation, id)
 
     def put(self, request, id):
         member = services.accept_invitation(
@@ -585,4 +585,4 @@ class EventView(MetalView):
     """/events/{id}"""
 
     def get(self, request, id):
-        return self.render(s.EventSerializer, self.get_visible(Event, id))
+        return self.render_visible(s.EventSerializer, Event, id)

@@ -123,7 +123,7 @@ class DeviceView(MetalView):
     """/devices/{id}: read, update (PUT or PATCH), delete (`force_delete`)."""
 
     def get(self, request, id):
-        return self.render(s.DeviceSerializer, self.get_visible(Device, id))
+        return self.render_visible(s.DeviceSerializer, Device, id)
 
     def put(self, request, id):
         device = self.get_visible(Device, id)
@@ -284,7 +284,7 @@ class BatchView(MetalView):
     """/batches/{id}: read, delete (`remove_associated_instances` deletes its devices too)."""
 
     def get(self, request, id):
-        return self.render(s.BatchSerializer, self.get_visible(Batch, id))
+        return self.render_visible(s.BatchSerializer, Batch, id)
 
     def delete(self, request, id):
         batch = self.get_visible(Batch, id)
@@ -300,7 +300,7 @@ class IPAssignmentView(MetalView):
     """/ips/{id} for a device's assignment (inventory hands these ids over)."""
 
     def get(self, request, id):
-        return self.render(s.IPAssignmentSerializer, self.get_visible(IPAssignment, id))
+        return self.render_visible(s.IPAssignmentSerializer, IPAssignment, id)
 
     def patch(self, request, id):
         assignment = services.update_ip_assignment(

@@ -80,3 +80,17 @@ def test_device_events_and_batches_are_constant(api, world, deploy, catalogue):
         client, batches_url, {"include": "devices"}
     )
     assert _count(client, batches_url, {}) == one_batches
+
+
+def test_one_device_is_read_once(api, world, deploy):
+    # Found among the visible devices and loaded for rendering by the same query.
+    client = api(world.tokens["alice"])
+    device = deploy(world.web, world.alice)
+    url = f"/metal/v1/devices/{device.uuid}"
+    client.get(url)  # the key's first use records last_used_at once
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, {"include": "project"})
+    assert response.status_code == 200
+    assert response.json()["project"]["id"] == str(world.web.uuid)
+    reads = [q["sql"] for q in queries if 'FROM "provisioning_device" ' in q["sql"]]
+    assert len(reads) == 1, reads
