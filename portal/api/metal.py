@@ -464,7 +464,7 @@ class MetalView(APIView):
         context = self.metal_context()
         queryset = optimize(self.visible(model), serializer_class, context)
         return Response(
-            serializer_class(get_object_or_404(queryset, uuid=uuid), context=context).data
+            serializer_class(self.get_visible(model, uuid, queryset), context=context).data
         )
 
     def render_list(
