@@ -206,10 +206,9 @@ def record_progress(
 ) -> None:
     """Installer progress reports (step, percent, message), in the order they happened: the
     last one moves the device's progress bar (if the operation fills one, and unless the
-    installer's end takes it over); each
-    that ends a step (100 %) is also its timeline entry, with what the step did (the disks it
-    wiped and how, the image's speed, …), so the timeline reads one line per installer phase
-    however often an agent reports."""
+    installer's end takes it over); each that ends a step (100 %) is also its timeline entry,
+    with what the step did (the disks it wiped and how, the image's speed, …), so the timeline
+    reads one line per installer phase however often an agent reports."""
     device = operation.device
     workflow = WORKFLOWS[operation.kind]
     if move_bar and reports and workflow.fills_bar:
