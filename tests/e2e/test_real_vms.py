@@ -106,7 +106,11 @@ def owner_api(vm_e2e, tmp_path):
     metalv1.SSHKeysApi(api).create_ssh_key(
         metalv1.SSHKeyCreateInput(label="laptop", key=ssh.public)
     )
-    return str(project.uuid), metalv1.DevicesApi(api), ssh
+    yield str(project.uuid), metalv1.DevicesApi(api), ssh
+    # pytest-django's live server keeps a request thread, and its database connection, for as
+    # long as the client keeps the HTTP connection alive: hang up, or those sessions are still
+    # on the test database when it is dropped.
+    api.rest_client.pool_manager.clear()
 
 
 def create(devices, project_id: str, hostname: str, operating_system: str = "debian_12", **extra):
